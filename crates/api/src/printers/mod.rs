@@ -1,0 +1,1 @@
+//! Table printers: upstream's column sets (`pkg/printers/internalversion/printers.go`).

@@ -1,0 +1,4 @@
+//! Label and field selectors (`?labelSelector=`, `?fieldSelector=`).
+
+pub mod fields;
+pub mod labels;

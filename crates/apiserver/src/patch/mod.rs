@@ -1,0 +1,1 @@
+//! Patch engines: JSON patch, merge patch, strategic merge patch, server-side apply.

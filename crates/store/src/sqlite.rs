@@ -1,0 +1,1 @@
+//! sqlite backend (kine-style). Implemented by the store work (issue 4).
