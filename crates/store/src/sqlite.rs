@@ -1,1 +1,0 @@
-//! sqlite backend (kine-style). Implemented by the store work (issue 4).
