@@ -1,0 +1,723 @@
+//! Harness for the end-to-end suites: starts a real `k8rs server` process on a free port
+//! with a temporary data dir, and drives it with the real kubectl binaries.
+//!
+//! The harness never builds anything: run `cargo build -p k8rs` first (`tests/run` does).
+//! Every kubectl test runs once per supported kubectl version; see [`kubectl_tests!`].
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Where the versioned kubectl binaries live on these machines (`kubectl.1.32`, …).
+const DEFAULT_KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
+/// How long a server may take to write its kubeconfig and answer `/readyz`.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often a server start is retried when the picked port was taken meanwhile.
+const START_ATTEMPTS: usize = 3;
+
+/// A kubectl minor version the suites run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubectlVersion {
+    /// kubectl 1.32.
+    V1_32,
+    /// kubectl 1.33.
+    V1_33,
+}
+
+impl KubectlVersion {
+    /// Every version each kubectl test runs against.
+    pub const ALL: [KubectlVersion; 2] = [KubectlVersion::V1_32, KubectlVersion::V1_33];
+
+    /// The `1.NN` suffix of the binary name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KubectlVersion::V1_32 => "1.32",
+            KubectlVersion::V1_33 => "1.33",
+        }
+    }
+
+    /// Path of this version's kubectl binary (`$K8RS_KUBECTL_DIR` overrides the directory);
+    /// panics with the reason when it is missing, so no test is skipped silently.
+    pub fn binary(self) -> PathBuf {
+        let dir = std::env::var_os("K8RS_KUBECTL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_KUBECTL_DIR));
+        let path = dir.join(format!("kubectl.{}", self.as_str()));
+        assert!(
+            path.is_file(),
+            "kubectl {} is needed by this test but {} does not exist \
+             (set K8RS_KUBECTL_DIR to the directory holding kubectl.{})",
+            self.as_str(),
+            path.display(),
+            self.as_str()
+        );
+        path
+    }
+}
+
+/// Locates the `k8rs` binary: `$K8RS_BIN`, else `k8rs` next to this test's build
+/// profile directory, else `$CARGO_TARGET_DIR/debug/k8rs`, else the workspace `target/`.
+pub fn k8rs_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("K8RS_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(bin.is_file(), "K8RS_BIN={} is not a file", bin.display());
+        return bin;
+    }
+    let mut candidates = Vec::new();
+    // Test binaries live in <target>/<profile>/deps/; the server binary in <target>/<profile>/.
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(profile_dir) = exe.parent().and_then(Path::parent) {
+            candidates.push(profile_dir.join("k8rs"));
+        }
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(target).join("debug/k8rs"));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/k8rs"));
+    if let Some(found) = candidates.iter().find(|path| path.is_file()) {
+        return found.clone();
+    }
+    panic!(
+        "the k8rs binary was not found (looked at {}); run `cargo build -p k8rs` first, \
+         or set K8RS_BIN",
+        candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// A running `k8rs server` with its own data dir; killed when dropped. If the test is
+/// failing (panicking) at that moment, the server's log is printed.
+pub struct TestServer {
+    child: Child,
+    port: u16,
+    data_dir: TempDir,
+    /// Holds the kubectl discovery cache (`--cache-dir`) and kubectl's `$HOME`.
+    client_dir: TempDir,
+    log_path: PathBuf,
+}
+
+impl TestServer {
+    /// Starts a server and waits until it is ready; panics (with its log) if it is not.
+    pub fn start() -> TestServer {
+        let binary = k8rs_binary();
+        let mut last_failure = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::try_start(&binary) {
+                Ok(server) => return server,
+                // Another process may grab the port between our probe and the server's
+                // bind; that shows as an early exit. A server that hangs is not retried.
+                Err(StartFailure::ExitedEarly(failure)) => last_failure = failure,
+                Err(StartFailure::NotReady(failure)) => {
+                    panic!("k8rs server did not become ready: {failure}")
+                }
+            }
+        }
+        panic!("k8rs server did not become ready: {last_failure}");
+    }
+
+    fn try_start(binary: &Path) -> Result<TestServer, StartFailure> {
+        let data_dir = tempfile::Builder::new()
+            .prefix("k8rs-e2e-data-")
+            .tempdir()
+            .map_err(|e| StartFailure::NotReady(format!("cannot create a data dir: {e}")))?;
+        let client_dir = tempfile::Builder::new()
+            .prefix("k8rs-e2e-kubectl-")
+            .tempdir()
+            .map_err(|e| {
+                StartFailure::NotReady(format!("cannot create a kubectl cache dir: {e}"))
+            })?;
+        let log_path = client_dir.path().join("server.log");
+        let log = File::create(&log_path)
+            .map_err(|e| StartFailure::NotReady(format!("cannot create the log: {e}")))?;
+        let log_for_stdout = log
+            .try_clone()
+            .map_err(|e| StartFailure::NotReady(format!("cannot clone the log: {e}")))?;
+        let port = free_port();
+        let child = Command::new(binary)
+            .arg("server")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--bind-address", "127.0.0.1", "--secure-port"])
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log_for_stdout)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| StartFailure::NotReady(format!("cannot run {}: {e}", binary.display())))?;
+        let mut server = TestServer {
+            child,
+            port,
+            data_dir,
+            client_dir,
+            log_path,
+        };
+        match server.wait_ready() {
+            Ok(()) => Ok(server),
+            Err(reason) => {
+                let report = format!("{reason}\n--- server log ---\n{}", server.log());
+                if server.is_running() {
+                    Err(StartFailure::NotReady(report))
+                } else {
+                    Err(StartFailure::ExitedEarly(report))
+                }
+            }
+        }
+    }
+
+    /// Waits for `admin.kubeconfig`, then for `GET /readyz` (through kubectl) to succeed.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last_error = String::from("admin.kubeconfig was never written");
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("the server exited early ({status})"));
+            }
+            if self.kubeconfig().is_file() {
+                let out = self.kubectl(KubectlVersion::V1_33, ["get", "--raw", "/readyz"]);
+                if out.status.success() {
+                    return Ok(());
+                }
+                last_error = format!(
+                    "GET /readyz failed: {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!(
+            "not ready after {}s: {last_error}",
+            READY_TIMEOUT.as_secs()
+        ))
+    }
+
+    /// The port the server listens on (HTTPS, 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's `--data-dir`.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// The admin kubeconfig the server writes into its data dir.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir.path().join("admin.kubeconfig")
+    }
+
+    /// A scratch directory for files a test writes (manifests, editor scripts).
+    pub fn scratch_dir(&self) -> &Path {
+        self.client_dir.path()
+    }
+
+    /// Everything the server has printed so far (stdout and stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// A kubectl command of the given version, set up for this server only: its
+    /// kubeconfig, a cache dir of its own and a `$HOME` that is not the user's.
+    pub fn kubectl_command(&self, version: KubectlVersion) -> Command {
+        let mut cmd = Command::new(version.binary());
+        cmd.arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .arg("--cache-dir")
+            .arg(self.client_dir.path().join("kube-cache"))
+            .env_remove("KUBECONFIG")
+            .env("HOME", self.client_dir.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs kubectl with `args` and returns its output whatever the exit code.
+    pub fn kubectl<I, S>(&self, version: KubectlVersion, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.with_version(version).cmd(args).output()
+    }
+
+    /// Runs kubectl, asserts that it succeeded and returns its stdout.
+    pub fn kubectl_ok<I, S>(&self, version: KubectlVersion, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.with_version(version).cmd(args).ok()
+    }
+
+    /// Runs kubectl, asserts that it failed and returns its stderr.
+    pub fn kubectl_err<I, S>(&self, version: KubectlVersion, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.with_version(version).cmd(args).err()
+    }
+
+    /// A handle that runs one kubectl version against this server.
+    pub fn with_version(&self, version: KubectlVersion) -> Kubectl<'_> {
+        Kubectl {
+            server: self,
+            version,
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- k8rs server log (port {}) ---\n{}--- end of server log ---",
+                self.port,
+                self.log()
+            );
+        }
+    }
+}
+
+/// Why a server start attempt failed.
+enum StartFailure {
+    /// The process ended before it was ready (e.g. its port was taken meanwhile).
+    ExitedEarly(String),
+    /// The process could not be started, or runs but never became ready.
+    NotReady(String),
+}
+
+/// Asks the kernel for a port that is free right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("cannot bind 127.0.0.1:0 to pick a free port")
+}
+
+/// One kubectl version bound to one server: what kubectl tests receive.
+#[derive(Clone, Copy)]
+pub struct Kubectl<'s> {
+    server: &'s TestServer,
+    version: KubectlVersion,
+}
+
+impl<'s> Kubectl<'s> {
+    /// The server this handle talks to.
+    pub fn server(&self) -> &'s TestServer {
+        self.server
+    }
+
+    /// The kubectl version this handle runs.
+    pub fn version(&self) -> KubectlVersion {
+        self.version
+    }
+
+    /// Prepares `kubectl ARGS`; add stdin or environment before running it.
+    pub fn cmd<I, S>(&self, args: I) -> Invocation<'s>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Invocation {
+            server: self.server,
+            version: self.version,
+            args: args
+                .into_iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect(),
+            stdin: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// Runs `kubectl ARGS`, asserts success and returns stdout.
+    pub fn ok<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd(args).ok()
+    }
+
+    /// Runs `kubectl ARGS`, asserts failure and returns stderr.
+    pub fn err<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd(args).err()
+    }
+
+    /// Runs `kubectl ARGS -f -` with `manifest` on stdin, asserts success, returns stdout.
+    pub fn ok_stdin<I, S>(&self, args: I, manifest: &str) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd(args).stdin(manifest).ok()
+    }
+
+    /// Runs `kubectl ARGS` with `manifest` on stdin, asserts failure, returns stderr.
+    pub fn err_stdin<I, S>(&self, args: I, manifest: &str) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd(args).stdin(manifest).err()
+    }
+
+    /// Reads one object as JSON (`kubectl get RESOURCE NAME -o json` plus `extra` args).
+    pub fn get_json(&self, resource: &str, name: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["get", resource, name, "-o", "json"];
+        args.extend_from_slice(extra);
+        let out = self.ok(args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("`kubectl get {resource} {name} -o json`: {e}\n{out}"))
+    }
+
+    /// Asserts the server still answers (after bad input): `get --raw /readyz` is `ok`.
+    pub fn assert_still_serving(&self) {
+        let out = self.ok(["get", "--raw", "/readyz"]);
+        assert_eq!(out.trim(), "ok", "/readyz after bad input");
+    }
+
+    /// Starts `kubectl ARGS` in the background with stdout and stderr going to files.
+    pub fn spawn<I, S>(&self, args: I) -> Background
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let dir = tempfile::Builder::new()
+            .prefix("k8rs-e2e-bg-")
+            .tempdir_in(self.server.scratch_dir())
+            .expect("cannot create a directory for a background kubectl");
+        let stdout_path = dir.path().join("stdout");
+        let stderr_path = dir.path().join("stderr");
+        let args: Vec<String> = args
+            .into_iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
+        let child = self
+            .server
+            .kubectl_command(self.version)
+            .args(&args)
+            .stdout(File::create(&stdout_path).expect("cannot create stdout file"))
+            .stderr(File::create(&stderr_path).expect("cannot create stderr file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start kubectl {}: {e}", args.join(" ")));
+        Background {
+            child,
+            description: format!("kubectl.{} {}", self.version.as_str(), args.join(" ")),
+            stdout_path,
+            stderr_path,
+            _dir: dir,
+        }
+    }
+
+    /// Writes `content` to a file in the scratch dir and returns its path.
+    pub fn write_file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let path = self.server.scratch_dir().join(name);
+        std::fs::write(&path, content)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path
+    }
+
+    /// Writes an executable shell script (`#!/bin/sh` + `body`) for use as `$EDITOR`.
+    pub fn write_script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.write_file(name, format!("#!/bin/sh\nset -e\n{body}\n").as_bytes());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("cannot make the script executable");
+        path
+    }
+}
+
+/// A prepared kubectl run (arguments, optional stdin and environment).
+pub struct Invocation<'s> {
+    server: &'s TestServer,
+    version: KubectlVersion,
+    args: Vec<String>,
+    stdin: Option<Vec<u8>>,
+    env: Vec<(String, String)>,
+}
+
+impl Invocation<'_> {
+    /// Feeds `input` to kubectl's stdin (for `-f -`).
+    pub fn stdin(mut self, input: impl AsRef<[u8]>) -> Self {
+        self.stdin = Some(input.as_ref().to_vec());
+        self
+    }
+
+    /// Sets an environment variable for this run (e.g. `EDITOR`).
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.env.push((
+            key.to_string(),
+            value.as_ref().to_string_lossy().into_owned(),
+        ));
+        self
+    }
+
+    /// Runs kubectl and returns its output whatever the exit code.
+    pub fn output(self) -> Output {
+        let mut cmd = self.server.kubectl_command(self.version);
+        cmd.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if self.stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.describe()));
+        if let Some(input) = &self.stdin {
+            let mut pipe = child.stdin.take().expect("stdin is piped");
+            // A writer thread so a large input cannot deadlock against kubectl's output.
+            let input = input.clone();
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            });
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("cannot wait for {}: {e}", self.describe()))
+    }
+
+    /// Runs kubectl, asserts that it exited 0 and returns stdout.
+    pub fn ok(self) -> String {
+        let description = self.describe();
+        let out = self.output();
+        assert!(
+            out.status.success(),
+            "expected success: {description}\n{}",
+            render(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl, asserts that it failed and returns stderr.
+    pub fn err(self) -> String {
+        let description = self.describe();
+        let out = self.output();
+        assert!(
+            !out.status.success(),
+            "expected failure: {description}\n{}",
+            render(&out)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn describe(&self) -> String {
+        let env: String = self.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        format!(
+            "{env}kubectl.{} {}",
+            self.version.as_str(),
+            self.args.join(" ")
+        )
+    }
+}
+
+/// Exit status, stdout and stderr of a run, for assertion messages.
+pub fn render(out: &Output) -> String {
+    format!(
+        "exit: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A kubectl process running in the background (e.g. `get -w`); killed when dropped.
+pub struct Background {
+    child: Child,
+    description: String,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+    _dir: TempDir,
+}
+
+impl Background {
+    /// What it has printed to stdout so far.
+    pub fn stdout(&self) -> String {
+        read_lossy(&self.stdout_path)
+    }
+
+    /// What it has printed to stderr so far.
+    pub fn stderr(&self) -> String {
+        read_lossy(&self.stderr_path)
+    }
+
+    /// Waits (at most `timeout`) until stdout satisfies `done`; panics with the output if not.
+    pub fn wait_for_stdout(&mut self, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.stdout();
+            if done(&out) {
+                return out;
+            }
+            let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+            if exited || Instant::now() >= deadline {
+                // Re-read once: the process may have written its last lines just now.
+                let out = self.stdout();
+                if done(&out) {
+                    return out;
+                }
+                panic!(
+                    "{} did not print what was expected within {:?} (exited: {exited})\n\
+                     --- stdout ---\n{out}--- stderr ---\n{}",
+                    self.description,
+                    timeout,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits (at most `timeout`) for the process to exit by itself and returns its output.
+    pub fn wait_exit(mut self, timeout: Duration) -> (std::process::ExitStatus, String, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return (status, self.stdout(), self.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still runs after {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+                self.description,
+                timeout,
+                self.stdout(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_lossy(path: &Path) -> String {
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = File::open(path) {
+        let _ = file.read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Starts a fresh server and runs `test` with the given kubectl version against it.
+pub fn run_with_kubectl(version: KubectlVersion, test: impl FnOnce(&Kubectl<'_>)) {
+    // Fail (not skip) up front when this kubectl is missing.
+    version.binary();
+    let server = TestServer::start();
+    test(&server.with_version(version));
+}
+
+/// Asserts that `haystack` contains `needle`, showing both on failure.
+#[track_caller]
+pub fn assert_contains(haystack: &str, needle: &str) {
+    assert!(
+        haystack.contains(needle),
+        "expected output to contain:\n  {needle}\n--- actual output ---\n{haystack}"
+    );
+}
+
+/// Asserts that `haystack` does not contain `needle`, showing both on failure.
+#[track_caller]
+pub fn assert_not_contains(haystack: &str, needle: &str) {
+    assert!(
+        !haystack.contains(needle),
+        "expected output NOT to contain:\n  {needle}\n--- actual output ---\n{haystack}"
+    );
+}
+
+/// Splits table output into rows of whitespace-separated cells (header first).
+pub fn table_rows(output: &str) -> Vec<Vec<String>> {
+    output
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+/// The values of the first column of a table (header excluded).
+pub fn first_column(output: &str) -> Vec<String> {
+    table_rows(output)
+        .into_iter()
+        .skip(1)
+        .filter_map(|row| row.into_iter().next())
+        .collect()
+}
+
+/// Defines kubectl tests that each run against every [`KubectlVersion`], each version in
+/// its own `#[test]` with a fresh server: `fn name(k) { … }` becomes `name::kubectl_1_32`
+/// and `name::kubectl_1_33`, where `k: &Kubectl`.
+#[macro_export]
+macro_rules! kubectl_tests {
+    ($( $(#[doc = $doc:expr])* fn $name:ident($k:ident) $body:block )*) => {
+        $(
+            $(#[doc = $doc])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                fn body($k: &$crate::Kubectl<'_>) $body
+
+                #[test]
+                fn kubectl_1_32() {
+                    $crate::run_with_kubectl($crate::KubectlVersion::V1_32, body);
+                }
+
+                #[test]
+                fn kubectl_1_33() {
+                    $crate::run_with_kubectl($crate::KubectlVersion::V1_33, body);
+                }
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_rows_split_cells_and_skip_blank_lines() {
+        let out = "NAME   READY\nweb    1/1\n\napi    0/1\n";
+        assert_eq!(first_column(out), vec!["web", "api"]);
+        assert_eq!(table_rows(out)[0], vec!["NAME", "READY"]);
+    }
+
+    #[test]
+    fn free_port_is_bindable() {
+        let port = free_port();
+        assert!(port > 0);
+        TcpListener::bind(("127.0.0.1", port)).expect("the picked port is free");
+    }
+
+    #[test]
+    fn kubectl_binary_names_carry_the_minor_version() {
+        assert_eq!(KubectlVersion::V1_32.as_str(), "1.32");
+        assert_eq!(KubectlVersion::V1_33.as_str(), "1.33");
+    }
+}

@@ -1,0 +1,112 @@
+//! Manifests and small helpers shared by the kubectl suites.
+#![allow(dead_code)] // each test file uses a different subset
+
+use k8rs_e2e::Kubectl;
+
+/// A ConfigMap, a Deployment and a Service in one multi-document YAML stream.
+pub const WEB_STACK: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  greeting: hello
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 8080
+"#;
+
+/// The Deployment `web` alone, with `replicas` replicas.
+pub fn deployment(replicas: u32) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+"#
+    )
+}
+
+/// A Pod with one container and the given labels (`key: value` pairs).
+pub fn pod(name: &str, image: &str, labels: &[(&str, &str)]) -> String {
+    let labels: String = labels
+        .iter()
+        .map(|(k, v)| format!("    {k}: \"{v}\"\n"))
+        .collect();
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels:\n{labels}spec:\n  \
+         containers:\n  - name: main\n    image: {image}\n"
+    )
+}
+
+/// Creates a Pod through `kubectl create -f -` and checks kubectl's answer.
+pub fn create_pod(k: &Kubectl<'_>, name: &str, image: &str, labels: &[(&str, &str)]) {
+    let out = k.ok_stdin(["create", "-f", "-"], &pod(name, image, labels));
+    assert_eq!(out.trim(), format!("pod/{name} created"));
+}
+
+/// `kubectl get RESOURCE NAME -o jsonpath=PATH`.
+pub fn jsonpath(k: &Kubectl<'_>, resource: &str, name: &str, path: &str) -> String {
+    k.ok(["get", resource, name, "-o", &format!("jsonpath={path}")])
+}
+
+/// The value of a `Key:  value` line in `kubectl describe` output (first match).
+pub fn describe_field(output: &str, key: &str) -> Option<String> {
+    output.lines().find_map(|line| {
+        line.trim_start()
+            .strip_prefix(&format!("{key}:"))
+            .map(|rest| rest.trim().to_string())
+    })
+}
+
+/// Asserts that `kubectl describe` printed `key:` with `value`.
+#[track_caller]
+pub fn assert_describe_field(output: &str, key: &str, value: &str) {
+    assert_eq!(
+        describe_field(output, key).as_deref(),
+        Some(value),
+        "field {key:?} in:\n{output}"
+    );
+}
