@@ -30,8 +30,11 @@ kubectl_tests! {
         let out = k.ok(["get", "pods", "-l", "env=test", "-o", "name"]);
         assert_eq!(out.lines().count(), 2, "{out}");
 
+        // kubectl itself rejects a malformed spec; the server rejects an invalid key.
+        let err = k.err(["label", "pod", "alpha", "tier=a=b"]);
+        assert_contains(&err, "invalid label spec: tier=a=b");
         let err = k.err(["label", "pod", "alpha", "bad key=x"]);
-        assert_contains(&err, "invalid label spec");
+        assert_contains(&err, "The Pod \"alpha\" is invalid: metadata.labels: Invalid value: \"bad key\"");
     }
 
     /// `annotate`: add, refuse to overwrite, `--overwrite`, remove with `key-`.
