@@ -137,10 +137,12 @@ pub(crate) fn history(
         });
     }
     let (start, end) = range.sql_bounds();
-    // The previous row is joined for updates' `prev`; compaction only removes rows
-    // superseded at or before the compaction revision, so it is still there.
+    // Scans revisions after `after` (`+name` keeps sqlite off the name index, which
+    // would read a prefix's whole history and sort it). The previous row is joined for
+    // updates' `prev`; compaction only removes rows superseded at or before the
+    // compaction revision, so it is still there.
     let mut stmt = tx
-        .prepare_cached("SELECT k.id, k.name, k.created, k.deleted, k.create_revision, k.prev_revision,\n                    k.lease, k.value,\n                    p.id, p.name, p.created, p.deleted, p.create_revision, p.prev_revision,\n                    p.lease, p.value\n             FROM kine AS k LEFT JOIN kine AS p ON p.id = k.prev_revision\n             WHERE k.id > ?1 AND k.name >= ?2 AND k.name < ?3\n             ORDER BY k.id\n             LIMIT ?4")
+        .prepare_cached("SELECT k.id, k.name, k.created, k.deleted, k.create_revision, k.prev_revision,\n                    k.lease, k.value,\n                    p.id, p.name, p.created, p.deleted, p.create_revision, p.prev_revision,\n                    p.lease, p.value\n             FROM kine AS k LEFT JOIN kine AS p ON p.id = k.prev_revision\n             WHERE k.id > ?1 AND +k.name >= ?2 AND +k.name < ?3\n             ORDER BY k.id\n             LIMIT ?4")
         .map_err(internal)?;
     let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
     let events = stmt

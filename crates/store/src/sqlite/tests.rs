@@ -559,3 +559,85 @@ async fn usable_as_dyn_store() {
     store.create("/x", value("x"), None).await.unwrap();
     assert_eq!(store.list("/", 0).await.unwrap().0.len(), 1);
 }
+
+/// Environment variable telling [`crash_child`] where its database is.
+const CRASH_DIR_ENV: &str = "K8RS_STORE_CRASH_DIR";
+
+/// Helper process of [`killed_writer_leaves_a_consistent_store`]: writes until killed,
+/// printing `key revision` for every acknowledged create. Does nothing unless started by
+/// that test (hence ignored).
+#[test]
+#[ignore = "helper process for killed_writer_leaves_a_consistent_store"]
+fn crash_child() {
+    use std::io::Write as _;
+    let Some(dir) = std::env::var_os(CRASH_DIR_ENV) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move {
+        let store = SqliteStore::open_with(&std::path::Path::new(&dir).join("state.db"), options())
+            .unwrap();
+        let writers: Vec<_> = (0..16)
+            .map(|w| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    for i in 0.. {
+                        let key = format!("/crash/{w}/{i}");
+                        let rev = store.create(&key, value("v"), None).await.unwrap();
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "{key} {rev}").unwrap();
+                        out.flush().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_writer_leaves_a_consistent_store() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sqlite::tests::crash_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CRASH_DIR_ENV, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut acknowledged = Vec::new();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while acknowledged.len() < 2000 {
+        let line = lines.next().expect("child stopped early").unwrap();
+        if let Some((key, rev)) = line.split_once(' ') {
+            if let Ok(rev) = rev.parse::<Revision>() {
+                acknowledged.push((key.to_owned(), rev));
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL, mid-write
+    child.wait().unwrap();
+
+    let conn = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    drop(conn);
+    let store = SqliteStore::open_with(&dir.path().join("state.db"), options()).unwrap();
+    for (key, rev) in &acknowledged {
+        let kv = store.get(key).await.unwrap();
+        assert_eq!(kv.map(|kv| kv.mod_revision), Some(*rev), "{key} lost");
+    }
+    let current = store.current_revision().await.unwrap();
+    let (all, _) = store.list("/crash/", 0).await.unwrap();
+    assert_eq!(all.len() as i64, current, "every revision is one create");
+    assert!(store.create("/after", value("x"), None).await.unwrap() > current);
+}

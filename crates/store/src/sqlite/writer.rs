@@ -394,8 +394,11 @@ impl Apply<'_> {
         let expired: Vec<String> = self
             .conn
             .prepare_cached(
-                "SELECT k.name FROM kine_lease AS l JOIN kine AS k ON k.lease = l.id
-                 WHERE l.expires_at_ms <= ?1 AND k.deleted = 0
+                // Driven by the expiry index; `lease > 0` lets the partial index serve.
+                "SELECT k.name FROM kine AS k
+                 WHERE k.lease > 0
+                   AND k.lease IN (SELECT id FROM kine_lease WHERE expires_at_ms <= ?1)
+                   AND k.deleted = 0
                    AND k.id = (SELECT MAX(id) FROM kine WHERE name = k.name)
                  ORDER BY k.id",
             )?
