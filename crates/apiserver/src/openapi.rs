@@ -23,7 +23,7 @@ const DOCUMENT_VERSION: &str = concat!("v1.33.0+k8rs-", env!("CARGO_PKG_VERSION"
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.";
 
 /// One serialized document and its content hash.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Document {
     /// The document as JSON bytes.
     pub json: Arc<[u8]>,
@@ -31,11 +31,27 @@ pub struct Document {
     pub hash: String,
 }
 
+impl std::fmt::Debug for Document {
+    // The bytes run to hundreds of kilobytes: show their size, not their content.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("bytes", &self.json.len())
+            .field("hash", &self.hash)
+            .finish()
+    }
+}
+
 /// Every OpenAPI v3 document for a set of resources, built once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Documents {
     index: Arc<[u8]>,
     documents: BTreeMap<String, Document>,
+}
+
+impl std::fmt::Debug for Documents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.documents.iter()).finish()
+    }
 }
 
 impl Documents {
