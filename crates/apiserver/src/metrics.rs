@@ -28,7 +28,8 @@ const LATENCY_BUCKETS: [f64; 23] = [
 /// What a request was, as upstream labels it.
 #[derive(Debug, Clone, Default, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// Upper-case verb: GET, LIST, WATCH, CREATE, UPDATE, PATCH, DELETE, APPLY, CONNECT, …
+    /// Upper-case verb as upstream reports it: GET, LIST, WATCH, POST, PUT, PATCH, APPLY,
+    /// DELETE, DELETECOLLECTION, CONNECT, …
     pub verb: String,
     /// API group (`""` for core).
     pub group: String,
@@ -42,6 +43,28 @@ pub struct RequestLabels {
     pub scope: String,
     /// `apiserver`.
     pub component: String,
+}
+
+impl RequestLabels {
+    /// Labels of a request served by the API server (`component="apiserver"`).
+    pub fn new(
+        verb: &str,
+        group: &str,
+        version: &str,
+        resource: &str,
+        subresource: &str,
+        scope: &str,
+    ) -> RequestLabels {
+        RequestLabels {
+            verb: verb.to_string(),
+            group: group.to_string(),
+            version: version.to_string(),
+            resource: resource.to_string(),
+            subresource: subresource.to_string(),
+            scope: scope.to_string(),
+            component: "apiserver".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -209,8 +232,19 @@ impl Metrics {
         }
     }
 
-    /// Set the number of stored objects of `resource` (e.g. `pods`, `deployments.apps`).
-    pub fn set_storage_objects(&self, resource: &str, count: i64) {
+    /// Set the number of stored objects of each `(resource, count)` (resource as
+    /// `pods`, `deployments.apps`).
+    pub fn set_storage_objects<R: AsRef<str>>(&self, counts: impl IntoIterator<Item = (R, usize)>) {
+        for (resource, count) in counts {
+            self.set_storage_object_count(
+                resource.as_ref(),
+                i64::try_from(count).unwrap_or(i64::MAX),
+            );
+        }
+    }
+
+    /// Set the number of stored objects of `resource`; -1 when it could not be counted.
+    pub fn set_storage_object_count(&self, resource: &str, count: i64) {
         self.inner
             .storage_objects
             .get_or_create(&ResourceLabels {
@@ -302,15 +336,7 @@ mod tests {
     use super::*;
 
     fn pods_get() -> RequestLabels {
-        RequestLabels {
-            verb: "GET".into(),
-            group: "".into(),
-            version: "v1".into(),
-            resource: "pods".into(),
-            subresource: "".into(),
-            scope: "resource".into(),
-            component: "apiserver".into(),
-        }
+        RequestLabels::new("GET", "", "v1", "pods", "", "resource")
     }
 
     fn sample<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -377,7 +403,7 @@ mod tests {
     fn store_operations_and_object_counts() {
         let metrics = Metrics::new();
         metrics.observe_store("create", "pods", Duration::from_millis(2));
-        metrics.set_storage_objects("pods", 7);
+        metrics.set_storage_objects([("pods", 7), ("deployments.apps", 2)]);
         let text = metrics.render();
         assert_eq!(
             sample(
@@ -390,6 +416,13 @@ mod tests {
         assert_eq!(
             sample(&text, r#"apiserver_storage_objects{resource="pods"}"#),
             Some("7")
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"apiserver_storage_objects{resource="deployments.apps"}"#
+            ),
+            Some("2")
         );
     }
 

@@ -1,1 +1,57 @@
-fn main() {}
+//! `k8rs`: Kubernetes in one binary.
+//!
+//! `main` parses the command line, sets up logging and a Tokio runtime, runs the chosen
+//! subcommand and turns any failure into one `error: …` line and a non-zero exit code.
+
+mod cli;
+mod data_dir;
+mod logging;
+mod server_cmd;
+mod shutdown;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            cli::Command::Server(args) => server_cmd::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, as `outer: inner: root`.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_print_on_one_line_with_their_causes() {
+        let e = anyhow::anyhow!("disk full\nreally").context("cannot write db");
+        assert_eq!(one_line(&e), "cannot write db: disk full really");
+    }
+}

@@ -1,0 +1,160 @@
+//! The command line (see DESIGN.md's command-line contract).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use k8rs_apiserver::config::Component;
+
+/// Kubernetes in one small, fast binary.
+#[derive(Debug, Parser)]
+#[command(name = "k8rs", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log line format (verbosity comes from RUST_LOG, default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (with its store) and, unless disabled, the controllers and scheduler.
+    Server(ServerArgs),
+}
+
+/// `k8rs server` flags.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Where the store, certificates and admin.kubeconfig live
+    /// [default: /var/lib/k8rs as root, else $XDG_DATA_HOME/k8rs or ~/.local/share/k8rs].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Address to listen on (0.0.0.0 for all IPv4 addresses).
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub bind_address: IpAddr,
+
+    /// HTTPS port to serve the Kubernetes API on.
+    #[arg(long, value_name = "PORT", default_value_t = 6443, value_parser = clap::value_parser!(u16).range(1..))]
+    pub secure_port: u16,
+
+    /// Store backend [default: sqlite, or etcd when --etcd-servers is given].
+    #[arg(long, value_enum)]
+    pub store: Option<StoreArg>,
+
+    /// etcd v3 endpoints for --store etcd, comma-separated.
+    #[arg(long, value_name = "URL,…", value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+
+    /// Components not to run beside the API server, comma-separated.
+    #[arg(long, value_name = "COMPONENT,…", value_enum, value_delimiter = ',')]
+    pub disable: Vec<ComponentArg>,
+
+    /// Extra host names or IP addresses for the serving certificate, comma-separated.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+}
+
+/// `--store` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreArg {
+    /// Embedded sqlite database under the data dir.
+    Sqlite,
+    /// External etcd v3 cluster (--etcd-servers).
+    Etcd,
+}
+
+/// `--disable` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ComponentArg {
+    /// The controller manager.
+    Controllers,
+    /// The scheduler.
+    Scheduler,
+}
+
+impl From<ComponentArg> for Component {
+    fn from(arg: ComponentArg) -> Component {
+        match arg {
+            ComponentArg::Controllers => Component::Controllers,
+            ComponentArg::Scheduler => Component::Scheduler,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn server_flags_parse_as_documented() {
+        let cli = Cli::try_parse_from([
+            "k8rs",
+            "server",
+            "--data-dir",
+            "/tmp/d",
+            "--bind-address",
+            "0.0.0.0",
+            "--secure-port",
+            "7443",
+            "--store",
+            "etcd",
+            "--etcd-servers",
+            "http://a:2379,http://b:2379",
+            "--disable",
+            "controllers,scheduler",
+        ])
+        .unwrap();
+        let Command::Server(args) = cli.command;
+        assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/d")));
+        assert_eq!(args.bind_address.to_string(), "0.0.0.0");
+        assert_eq!(args.secure_port, 7443);
+        assert_eq!(args.store, Some(StoreArg::Etcd));
+        assert_eq!(args.etcd_servers, ["http://a:2379", "http://b:2379"]);
+        assert_eq!(
+            args.disable,
+            [ComponentArg::Controllers, ComponentArg::Scheduler]
+        );
+    }
+
+    #[test]
+    fn server_defaults() {
+        let Command::Server(args) = Cli::try_parse_from(["k8rs", "server"]).unwrap().command;
+        assert_eq!(args.data_dir, None);
+        assert_eq!(args.bind_address.to_string(), "127.0.0.1");
+        assert_eq!(args.secure_port, 6443);
+        assert_eq!(args.store, None);
+        assert!(args.disable.is_empty());
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        for argv in [
+            &["k8rs", "server", "--secure-port", "0"][..],
+            &["k8rs", "server", "--secure-port", "70000"],
+            &["k8rs", "server", "--bind-address", "localhost:1"],
+            &["k8rs", "server", "--store", "mysql"],
+            &["k8rs", "server", "--disable", "kubelet"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+        }
+    }
+}
