@@ -1,16 +1,16 @@
 //! The embedded backend: sqlite in the style of kine (k3s's etcd shim).
 //!
-//! * **Layout** ([`schema`]): one append-only table; row id = global revision. A write
+//! * **Layout** (`schema`): one append-only table; row id = global revision. A write
 //!   appends a row, a delete appends a tombstone. Revisions survive restarts and
 //!   compaction (`AUTOINCREMENT` never reuses ids).
-//! * **Writes** ([`writer`]): one thread owns the only write connection and commits
+//! * **Writes** (`writer`): one thread owns the only write connection and commits
 //!   whatever is queued in one transaction (group commit), checking each write's
 //!   compare-and-swap in arrival order.
-//! * **Reads** ([`reader`]): a pool of read-only connections; WAL gives each read a
+//! * **Reads** (`reader`): a pool of read-only connections; WAL gives each read a
 //!   consistent snapshot without blocking the writer.
-//! * **Watch** ([`watch`]): table history joined to the writer's broadcast of committed
+//! * **Watch** (`watch`): table history joined to the writer's broadcast of committed
 //!   events, with no gap and no duplicate.
-//! * **Upkeep** ([`maintenance`]): TTL leases (expiry stored as wall-clock time) and
+//! * **Upkeep** (`maintenance`): TTL leases (expiry stored as wall-clock time) and
 //!   periodic compaction, both as ordinary writes.
 //!
 //! Durability: WAL makes every transaction atomic, so a crash or kill at any moment
