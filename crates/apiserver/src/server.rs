@@ -1,9 +1,71 @@
-//! Server start-up: store, PKI, registry, watch cache, router, listener.
+//! Server start-up: listener, store, PKI, registry and watch cache, router; then serve
+//! until shutdown. The admin kubeconfig is written only once the server can answer.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::config::StoreKind;
+use crate::discovery::Discovery;
+use crate::http::{router, AppState};
+use crate::metrics::Metrics;
+use crate::pki::Pki;
+use crate::registry::Registry;
 use crate::ServerConfig;
 
 /// Run the API server until `shutdown` resolves.
-pub async fn run(config: ServerConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let _ = (config, shutdown);
-    anyhow::bail!("not yet wired")
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    crate::tls::install_crypto_provider();
+    let addr = SocketAddr::new(config.bind_address, config.secure_port);
+    // Bind first: a busy port is the most common start-up failure and should fail fast.
+    let listener = crate::tls::bind(addr)?;
+
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}; pass a writable --data-dir",
+            config.data_dir.display()
+        )
+    })?;
+    let store: Arc<dyn k8rs_store::Store> = match &config.store {
+        StoreKind::Sqlite => {
+            let path = config.data_dir.join("db").join("state.db");
+            k8rs_store::sqlite::SqliteStore::open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot open the store at {}: {e}", path.display()))?
+        }
+        StoreKind::Etcd(_) => {
+            anyhow::bail!("the etcd store is not available in this build yet; use --store sqlite")
+        }
+    };
+    let pki = Pki::load_or_create(&config.data_dir, config.bind_address, &[])?;
+    let tls = pki.server_config()?;
+
+    let registry = Registry::start(store, k8rs_api::resources::all()).await?;
+    let host = if config.bind_address.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        config.bind_address.to_string()
+    };
+    let server_address = format!("{host}:{}", config.secure_port);
+    let discovery = Discovery::new(registry.resources(), server_address.clone());
+    let state = Arc::new(AppState {
+        registry,
+        discovery,
+        metrics: Metrics::new(),
+    });
+    let app = router(state);
+
+    let kubeconfig =
+        pki.write_admin_kubeconfig(&config.data_dir, &format!("https://{server_address}"))?;
+    tracing::info!(address = %server_address, elapsed_ms = started.elapsed().as_millis() as u64, "k8rs API server ready");
+    eprintln!(
+        "k8rs API server ready on https://{server_address}\nexport KUBECONFIG={}",
+        kubeconfig.display()
+    );
+    crate::tls::serve(listener, tls, app, shutdown).await
 }

@@ -1,1 +1,266 @@
-//! The generic registry.
+//! The generic registry: create, get, list, watch, update, patch and delete implemented
+//! once for every resource, each resource contributing only its `k8rs_api::Strategy`
+//! (upstream: `apiserver/pkg/registry/generic/registry/store.go`).
+//!
+//! Writes go to the store with compare-and-swap on the previous revision; reads come from
+//! the watch cache once it has caught up with the store (consistent reads from cache).
+
+mod admission;
+mod apply;
+mod create;
+mod delete;
+pub mod meta;
+pub(crate) mod pending;
+mod read;
+mod subresources;
+mod update;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8rs_api::schema::Schema;
+use k8rs_api::{ResourceInfo, Strategy};
+use k8rs_store::{Revision, Store};
+use serde_json::Value;
+
+use crate::status::{ApiError, ApiResult};
+use crate::watch_cache::{ResourceCache, WatchCache};
+
+pub use admission::kubernetes_service_ip;
+pub use delete::DeleteOptions;
+pub use read::{ListOptions, WatchEvent, WatchOptions};
+pub use subresources::{to_scale, ScaleChange};
+pub use update::Part;
+
+/// One served resource version: its strategy, schema and storage location.
+pub struct Resource {
+    /// The strategy (discovery facts, defaulting, validation, printing).
+    pub strategy: Arc<dyn Strategy>,
+    /// Storage prefix, e.g. `/registry/deployments/` (shared by the versions of a group).
+    pub storage_prefix: String,
+    /// Upstream schema (for patches, apply and unknown-field detection).
+    pub schema: Option<Schema>,
+}
+
+impl Resource {
+    /// Discovery facts.
+    pub fn info(&self) -> &ResourceInfo {
+        self.strategy.info()
+    }
+
+    /// The store key of one object.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match namespace {
+            Some(ns) if self.info().namespaced => format!("{}{ns}/{name}", self.storage_prefix),
+            _ => format!("{}{name}", self.storage_prefix),
+        }
+    }
+
+    /// The key prefix of a namespace (or the whole resource).
+    pub fn list_prefix(&self, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(ns) if self.info().namespaced => format!("{}{ns}/", self.storage_prefix),
+            _ => self.storage_prefix.clone(),
+        }
+    }
+}
+
+/// How unknown or duplicate fields in a request body are treated (`?fieldValidation=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and return a `Warning` header per field (the server default).
+    #[default]
+    Warn,
+    /// Reject the request (`400 BadRequest`).
+    Strict,
+}
+
+/// Per-request options that apply to every write.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `?dryRun=All`: run everything but the store write.
+    pub dry_run: bool,
+    /// `?fieldManager=` (or derived from the user agent).
+    pub field_manager: String,
+    /// `?fieldValidation=`.
+    pub field_validation: FieldValidation,
+    /// `?force=true` (server-side apply).
+    pub force: bool,
+}
+
+/// The result of a write: the object and warnings to send as `Warning` headers.
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    /// The object as stored (or as it would be, on dry run).
+    pub object: Value,
+    /// Warnings, e.g. unknown fields under `fieldValidation=Warn`.
+    pub warnings: Vec<String>,
+    /// Whether a new object was created (`201` instead of `200`).
+    pub created: bool,
+}
+
+/// The registry of every served resource.
+pub struct Registry {
+    store: Arc<dyn Store>,
+    cache: Arc<WatchCache>,
+    resources: Vec<Arc<Resource>>,
+    by_path: HashMap<(String, String, String), Arc<Resource>>,
+    admission: admission::Admission,
+}
+
+/// How long a read waits for the cache to catch up with the store.
+const CONSISTENT_READ_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Registry {
+    /// Build the registry over `store`, start the watch cache, and create the built-in
+    /// objects every cluster has (namespaces `default`, `kube-system`, …).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        strategies: Vec<Arc<dyn Strategy>>,
+    ) -> anyhow::Result<Arc<Registry>> {
+        let mut resources = Vec::new();
+        let mut by_path = HashMap::new();
+        let mut prefix_owner: HashMap<String, &'static str> = HashMap::new();
+        for strategy in strategies {
+            let info = strategy.info().clone();
+            // Versions of one group share storage; another group with the same plural
+            // (events.k8s.io events) gets a group-qualified prefix.
+            let plain = format!("/registry/{}/", info.plural);
+            let storage_prefix = match prefix_owner.get(&plain) {
+                Some(g) if *g != info.group => format!("/registry/{}/{}/", info.group, info.plural),
+                _ => {
+                    prefix_owner.insert(plain.clone(), info.group);
+                    plain
+                }
+            };
+            let schema = Schema::for_kind(info.group, info.version, info.kind);
+            let res = Arc::new(Resource {
+                strategy,
+                storage_prefix,
+                schema,
+            });
+            by_path.insert(
+                (
+                    info.group.to_string(),
+                    info.version.to_string(),
+                    info.plural.to_string(),
+                ),
+                res.clone(),
+            );
+            resources.push(res);
+        }
+        let mut prefixes: Vec<String> =
+            resources.iter().map(|r| r.storage_prefix.clone()).collect();
+        prefixes.sort();
+        prefixes.dedup();
+        let cache = WatchCache::start(store.clone(), prefixes).await?;
+        let registry = Arc::new(Registry {
+            store,
+            cache,
+            resources,
+            by_path,
+            admission: admission::Admission::default(),
+        });
+        registry.bootstrap().await?;
+        Ok(registry)
+    }
+
+    /// Every served resource, in catalogue order.
+    pub fn resources(&self) -> &[Arc<Resource>] {
+        &self.resources
+    }
+
+    /// The resource served at `/apis/<group>/<version>/<plural>`.
+    pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<Resource>> {
+        self.by_path
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+    }
+
+    /// The first served resource of a kind (any version), e.g. to look up namespaces.
+    pub fn resource_by_kind(&self, group: &str, kind: &str) -> Option<&Arc<Resource>> {
+        self.resources
+            .iter()
+            .find(|r| r.info().group == group && r.info().kind == kind)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The watch cache.
+    pub fn cache(&self) -> &Arc<WatchCache> {
+        &self.cache
+    }
+
+    fn resource_cache(&self, res: &Resource) -> ApiResult<&Arc<ResourceCache>> {
+        self.cache
+            .resource(&res.storage_prefix)
+            .ok_or_else(|| ApiError::internal(format!("no cache for {}", res.storage_prefix)))
+    }
+
+    /// Wait until the cache reflects every write the store has committed.
+    async fn consistent_revision(&self) -> ApiResult<Revision> {
+        let rev = self.store.current_revision().await?;
+        if !self.cache.wait_for(rev, CONSISTENT_READ_TIMEOUT).await {
+            return Err(ApiError::timeout("Timeout: Too large resource version"));
+        }
+        Ok(rev.max(self.cache.revision()))
+    }
+
+    /// Record `manager` as owner of what this write changed (`metadata.managedFields`).
+    /// An empty manager means the write already did (server-side apply).
+    fn record_manager(
+        &self,
+        res: &Resource,
+        old: Option<&Value>,
+        new: &mut Value,
+        opts: &WriteOptions,
+        subresource: &str,
+    ) {
+        if opts.field_manager.is_empty() {
+            return;
+        }
+        pending::update_managed_fields(
+            res.schema,
+            old,
+            new,
+            &opts.field_manager,
+            subresource,
+            &meta::now(),
+        );
+    }
+
+    /// Create the objects every cluster has from its first start.
+    async fn bootstrap(&self) -> anyhow::Result<()> {
+        let Some(ns) = self.resource_by_kind("", "Namespace").cloned() else {
+            return Ok(());
+        };
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            if self.store.get(&ns.key(None, name)).await?.is_some() {
+                continue;
+            }
+            let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            match self
+                .create(
+                    &ns,
+                    None,
+                    obj,
+                    &WriteOptions {
+                        field_manager: "k8rs".into(),
+                        ..Default::default()
+                    },
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.reason == "AlreadyExists" => {}
+                Err(e) => anyhow::bail!("creating namespace {name}: {e}"),
+            }
+        }
+        Ok(())
+    }
+}

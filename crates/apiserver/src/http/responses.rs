@@ -1,0 +1,55 @@
+//! Building responses: JSON bodies with warnings, and object/list/table representations.
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+use serde_json::Value;
+
+use crate::registry::Resource;
+use crate::table::{self, IncludeObject, Representation};
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// A JSON response with `Warning: 299 - "<text>"` headers, as upstream sends them.
+pub fn json_with_warnings(status: StatusCode, body: &Value, warnings: &[String]) -> Response {
+    let mut resp = json(status, body);
+    for w in warnings {
+        let text = format!("299 - {:?}", w);
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
+}
+
+/// One object in the representation the client asked for.
+pub fn object(res: &Resource, obj: &Value, repr: Representation, include: IncludeObject) -> Value {
+    match repr {
+        Representation::Object => obj.clone(),
+        Representation::Metadata => table::partial_metadata(obj),
+        Representation::Table => {
+            let meta = serde_json::json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
+            table::to_table(res.strategy.as_ref(), [obj], meta, include, true)
+        }
+    }
+}
+
+/// A list in the representation the client asked for.
+pub fn list(res: &Resource, list: Value, repr: Representation, include: IncludeObject) -> Value {
+    match repr {
+        Representation::Object => list,
+        Representation::Metadata => table::partial_metadata_list(&list),
+        Representation::Table => {
+            let meta = list.get("metadata").cloned().unwrap_or_default();
+            let items = list
+                .get("items")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            table::to_table(res.strategy.as_ref(), items.iter(), meta, include, true)
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! Get, list and watch, served from the watch cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use k8rs_api::selectors::fields::FieldSelector;
+use k8rs_api::selectors::labels::LabelSelector;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
+
+use super::{Registry, Resource};
+use crate::status::{ApiError, ApiResult};
+use crate::watch_cache::{CacheEvent, EventType};
+
+/// Query options of a LIST.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// `labelSelector`.
+    pub label_selector: Option<String>,
+    /// `fieldSelector`.
+    pub field_selector: Option<String>,
+    /// `limit` (0 = no limit).
+    pub limit: usize,
+    /// `continue`.
+    pub continue_token: Option<String>,
+    /// `resourceVersion`.
+    pub resource_version: Option<String>,
+    /// `resourceVersionMatch`: `NotOlderThan` or `Exact`.
+    pub resource_version_match: Option<String>,
+}
+
+/// Query options of a WATCH.
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    /// Selectors (limit and continue are ignored for watches).
+    pub list: ListOptions,
+    /// `allowWatchBookmarks`.
+    pub allow_bookmarks: bool,
+    /// `sendInitialEvents`.
+    pub send_initial_events: Option<bool>,
+    /// `timeoutSeconds`.
+    pub timeout: Option<Duration>,
+}
+
+/// One event sent to a watcher.
+#[derive(Debug, Clone)]
+pub struct WatchEvent {
+    /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`.
+    pub type_: &'static str,
+    /// The object (a `Status` for `ERROR`).
+    pub object: Arc<Value>,
+}
+
+/// Label and field selectors of one request, checked against this resource.
+pub(crate) struct Filter {
+    labels: Option<LabelSelector>,
+    fields: Option<FieldSelector>,
+}
+
+impl Filter {
+    pub(crate) fn new(res: &Resource, opts: &ListOptions) -> ApiResult<Filter> {
+        let labels = match opts
+            .label_selector
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(s) => Some(LabelSelector::parse(s).map_err(ApiError::bad_request)?),
+            None => None,
+        };
+        let fields = match opts
+            .field_selector
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(s) => {
+                let sel = FieldSelector::parse(s).map_err(ApiError::bad_request)?;
+                let probe = json!({"metadata": {}});
+                sel.validate(|field| res.strategy.field(&probe, field).is_some())
+                    .map_err(ApiError::bad_request)?;
+                Some(sel)
+            }
+            None => None,
+        };
+        Ok(Filter { labels, fields })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.labels.is_none() && self.fields.is_none()
+    }
+
+    pub(crate) fn matches(&self, res: &Resource, obj: &Value) -> bool {
+        if let Some(l) = &self.labels {
+            if !l.matches_object(obj) {
+                return false;
+            }
+        }
+        if let Some(f) = &self.fields {
+            if !f
+                .matches(|field| res.strategy.field(obj, field))
+                .unwrap_or(false)
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The `continue` token: upstream's format (base64 JSON with the list revision and the
+/// key to resume after).
+fn encode_continue(rev: i64, start: &str) -> String {
+    let token = json!({"v": "meta.k8s.io/v1", "rv": rev, "start": format!("{start}\u{0}")});
+    base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
+}
+
+fn decode_continue(token: &str) -> ApiResult<(i64, String)> {
+    let bad = || ApiError::bad_request(format!("continue key is not valid: {token}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let rev = v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?;
+    let start = v
+        .get("start")
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?
+        .to_string();
+    Ok((rev, start))
+}
+
+fn parse_rv(rv: &str) -> ApiResult<i64> {
+    rv.parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
+}
+
+impl Registry {
+    /// Get one object (consistent with every committed write).
+    pub async fn get(
+        &self,
+        res: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        resource_version: Option<&str>,
+    ) -> ApiResult<Arc<Value>> {
+        let cache = self.resource_cache(res)?;
+        match resource_version {
+            Some("0") => {}
+            Some(rv) if !rv.is_empty() => {
+                let rv = parse_rv(rv)?;
+                if !self
+                    .cache
+                    .wait_for(rv, super::CONSISTENT_READ_TIMEOUT)
+                    .await
+                {
+                    return Err(ApiError::timeout(format!(
+                        "Too large resource version: {rv}, current: {}",
+                        self.cache.revision()
+                    )));
+                }
+            }
+            _ => {
+                self.consistent_revision().await?;
+            }
+        }
+        cache
+            .get(&res.key(namespace, name))
+            .ok_or_else(|| ApiError::not_found(res.info(), name))
+    }
+
+    /// Objects matching the options (no paging), for deletecollection and internal use.
+    pub(crate) async fn list_objects(
+        &self,
+        res: &Resource,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<Vec<Arc<Value>>> {
+        let filter = Filter::new(res, opts)?;
+        self.consistent_revision().await?;
+        let snapshot = self
+            .resource_cache(res)?
+            .list(&res.list_prefix(namespace), self.cache.revision());
+        Ok(snapshot
+            .objects
+            .into_iter()
+            .filter(|o| filter.matches(res, o))
+            .collect())
+    }
+
+    /// A LIST response (`<Kind>List` with `metadata.resourceVersion`, `continue`,
+    /// `remainingItemCount`).
+    pub async fn list(
+        &self,
+        res: &Resource,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<Value> {
+        let filter = Filter::new(res, opts)?;
+        let prefix = res.list_prefix(namespace);
+        let (objects, revision): (Vec<Arc<Value>>, i64) = if let Some(token) =
+            opts.continue_token.as_deref().filter(|t| !t.is_empty())
+        {
+            // Later pages come from the store at the first page's revision.
+            let (rev, start) = decode_continue(token)?;
+            let (kvs, rev) = self.store.list(&prefix, rev).await.map_err(|e| match e {
+                    k8rs_store::Error::Compacted { .. } => ApiError::expired(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue parameter from the 410 response.",
+                    ),
+                    other => other.into(),
+                })?;
+            let start_key = format!("{}{}", res.storage_prefix, start.trim_end_matches('\u{0}'));
+            let objs = kvs
+                .into_iter()
+                .filter(|kv| kv.key > start_key)
+                .filter_map(|kv| {
+                    crate::watch_cache::decode_with_rv(&kv.value, kv.mod_revision).map(Arc::new)
+                })
+                .collect();
+            (objs, rev)
+        } else {
+            let exact = opts.resource_version_match.as_deref() == Some("Exact");
+            match opts.resource_version.as_deref() {
+                Some("0") if !exact => {}
+                Some(rv) if !rv.is_empty() => {
+                    let rv = parse_rv(rv)?;
+                    if exact {
+                        let (kvs, rev) = self.store.list(&prefix, rv).await?;
+                        let objs = kvs
+                            .into_iter()
+                            .filter_map(|kv| {
+                                crate::watch_cache::decode_with_rv(&kv.value, kv.mod_revision)
+                                    .map(Arc::new)
+                            })
+                            .collect();
+                        return Ok(self.list_response(res, objs, rev, opts, &filter));
+                    }
+                    if !self
+                        .cache
+                        .wait_for(rv, super::CONSISTENT_READ_TIMEOUT)
+                        .await
+                    {
+                        return Err(ApiError::timeout(format!(
+                            "Too large resource version: {rv}, current: {}",
+                            self.cache.revision()
+                        )));
+                    }
+                }
+                _ => {
+                    self.consistent_revision().await?;
+                }
+            }
+            let snap = self
+                .resource_cache(res)?
+                .list(&prefix, self.cache.revision());
+            (snap.objects, snap.revision)
+        };
+        Ok(self.list_response(res, objects, revision, opts, &filter))
+    }
+
+    fn list_response(
+        &self,
+        res: &Resource,
+        objects: Vec<Arc<Value>>,
+        revision: i64,
+        opts: &ListOptions,
+        filter: &Filter,
+    ) -> Value {
+        let info = res.info();
+        let mut items = Vec::new();
+        let mut iter = objects.iter().filter(|o| filter.matches(res, o));
+        let mut more = false;
+        let mut last_key = String::new();
+        for obj in iter.by_ref() {
+            if opts.limit > 0 && items.len() == opts.limit {
+                more = true;
+                break;
+            }
+            last_key = res.key(
+                Some(super::meta::namespace(obj)).filter(|n| !n.is_empty()),
+                super::meta::name(obj),
+            );
+            items.push(obj.clone());
+        }
+        let mut metadata = json!({"resourceVersion": revision.to_string()});
+        if more {
+            let start = last_key
+                .strip_prefix(&res.storage_prefix)
+                .unwrap_or(&last_key)
+                .to_string();
+            metadata["continue"] = json!(encode_continue(revision, &start));
+            if filter.is_empty() {
+                let remaining = 1 + iter.count();
+                metadata["remainingItemCount"] = json!(remaining);
+            }
+        }
+        json!({
+            "kind": format!("{}List", info.kind),
+            "apiVersion": info.api_version(),
+            "metadata": metadata,
+            "items": items.iter().map(|o| (**o).clone()).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Start a WATCH: returns a channel of events that ends on timeout, when the watcher
+    /// falls too far behind, or when the receiver is dropped.
+    pub async fn watch(
+        self: &Arc<Self>,
+        res: &Arc<Resource>,
+        namespace: Option<&str>,
+        opts: WatchOptions,
+    ) -> ApiResult<mpsc::Receiver<WatchEvent>> {
+        let filter = Filter::new(res, &opts.list)?;
+        let cache = self.resource_cache(res)?.clone();
+        let prefix = res.list_prefix(namespace);
+        let rv = opts.list.resource_version.clone().unwrap_or_default();
+        let initial = opts
+            .send_initial_events
+            .unwrap_or(rv.is_empty() || rv == "0");
+        let after = if rv.is_empty() || rv == "0" {
+            if rv.is_empty() {
+                self.consistent_revision().await?;
+            }
+            None
+        } else {
+            let rv = parse_rv(&rv)?;
+            if !self
+                .cache
+                .wait_for(rv, super::CONSISTENT_READ_TIMEOUT)
+                .await
+            {
+                return Err(ApiError::timeout(format!(
+                    "Too large resource version: {rv}, current: {}",
+                    self.cache.revision()
+                )));
+            }
+            if initial {
+                None
+            } else {
+                Some(rv)
+            }
+        };
+        let start_rev = self.cache.revision();
+        let sub = cache.subscribe(&prefix, after).map_err(|oldest| {
+            ApiError::expired(format!("too old resource version: {rv} ({oldest})"))
+        })?;
+        let (tx, rx) = mpsc::channel(1024);
+        let res = res.clone();
+        let registry = self.clone();
+        let timeout = opts.timeout.unwrap_or_else(|| {
+            // Upstream spreads watch lifetimes between 30 and 60 minutes.
+            Duration::from_secs(1800 + rand::random::<u64>() % 1800)
+        });
+        let bookmark_every = Duration::from_secs(60);
+        let send_end_marker = opts.send_initial_events == Some(true);
+        tokio::spawn(async move {
+            let info = res.info();
+            let bookmark = |rev: i64, end: bool| {
+                let mut meta = json!({"resourceVersion": rev.to_string()});
+                if end {
+                    meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+                }
+                WatchEvent {
+                    type_: "BOOKMARK",
+                    object: Arc::new(
+                        json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta}),
+                    ),
+                }
+            };
+            let mut last_rev = start_rev;
+            for ev in &sub.replay {
+                if let Some(out) = translate(&res, &filter, ev) {
+                    if ev.revision > 0 {
+                        last_rev = last_rev.max(ev.revision);
+                    }
+                    if tx.send(out).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if send_end_marker && tx.send(bookmark(last_rev, true)).await.is_err() {
+                return;
+            }
+            let mut live = sub.live;
+            let deadline = tokio::time::sleep(timeout);
+            tokio::pin!(deadline);
+            let mut ticker = tokio::time::interval(bookmark_every);
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    _ = &mut deadline => return,
+                    _ = tx.closed() => return,
+                    _ = ticker.tick(), if opts.allow_bookmarks => {
+                        let rev = registry.cache.revision().max(last_rev);
+                        if tx.send(bookmark(rev, false)).await.is_err() { return; }
+                    }
+                    msg = live.recv() => match msg {
+                        Ok(ev) => {
+                            last_rev = last_rev.max(ev.revision);
+                            if let Some(out) = translate(&res, &filter, &ev) {
+                                if tx.send(out).await.is_err() { return; }
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            // Too slow: end the watch; the client re-lists.
+                            let status = ApiError::expired("the watcher fell too far behind; restart the watch").to_status();
+                            let _ = tx.send(WatchEvent { type_: "ERROR", object: Arc::new(status) }).await;
+                            return;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+/// Map a cache event to what a filtered watcher sees: an object that stops matching is
+/// DELETED for it, one that starts matching is ADDED (upstream's `watchCacheEvent` rules).
+fn translate(res: &Resource, filter: &Filter, ev: &CacheEvent) -> Option<WatchEvent> {
+    let now = filter.matches(res, &ev.object);
+    let before = ev
+        .prev
+        .as_ref()
+        .map(|p| filter.matches(res, p))
+        .unwrap_or(false);
+    let type_ = match ev.type_ {
+        EventType::Added => now.then_some("ADDED")?,
+        EventType::Modified => match (before, now) {
+            (true, true) => "MODIFIED",
+            (false, true) => "ADDED",
+            (true, false) => "DELETED",
+            (false, false) => return None,
+        },
+        EventType::Deleted => (before || now).then_some("DELETED")?,
+    };
+    Some(WatchEvent {
+        type_,
+        object: ev.object.clone(),
+    })
+}
