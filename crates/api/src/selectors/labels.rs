@@ -6,7 +6,7 @@
 //! let sel = LabelSelector::parse("app=web,tier in (front,back),!canary").unwrap();
 //! let labels = [("app", "web"), ("tier", "front")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
 //! assert!(sel.matches(&labels));
-//! assert_eq!(sel.to_string(), "!canary,app=web,tier in (back,front)");
+//! assert_eq!(sel.to_string(), "app=web,!canary,tier in (back,front)");
 //! ```
 
 use std::collections::BTreeMap;
