@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use once_cell::sync::Lazy;
 use serde_json::Value;
 
 use crate::printers::Printer;
@@ -44,6 +45,11 @@ pub const ALL_VERBS: &[&str] = &[
 /// Every built-in resource, groups in upstream's discovery order (core first; within a group
 /// the preferred version first; resources alphabetical within a group version).
 pub fn all() -> Vec<Arc<dyn Strategy>> {
+    CATALOGUE.clone()
+}
+
+/// Built once: strategies are immutable and shared.
+static CATALOGUE: Lazy<Vec<Arc<dyn Strategy>>> = Lazy::new(|| {
     [
         core::resources(),
         apps::resources(),
@@ -63,7 +69,7 @@ pub fn all() -> Vec<Arc<dyn Strategy>> {
     .flatten()
     .map(|r| Arc::new(r) as Arc<dyn Strategy>)
     .collect()
-}
+});
 
 /// What happens to `status` on create when the resource has a status subresource.
 #[derive(Clone, Copy)]
@@ -182,7 +188,7 @@ impl ResourceStrategy {
 
 /// Upstream's singular name is the lowercased kind.
 fn singular_of(kind: &'static str) -> &'static str {
-    // Leaked once per resource at catalogue construction; kinds are few and static.
+    // Leaked once per resource: the catalogue is built once (see `all`).
     Box::leak(kind.to_lowercase().into_boxed_str())
 }
 
