@@ -829,6 +829,18 @@ mod tests {
     }
 
     #[test]
+    fn client_certificates_carry_at_most_two_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(dir.path(), IpAddr::V4(Ipv4Addr::LOCALHOST), &[]).unwrap();
+        let err = pki.issue_client_cert("u", &["a", "b", "c"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a certificate can carry at most two groups, got 3"
+        );
+        assert!(pki.issue_client_cert("", &[]).is_err());
+    }
+
+    #[test]
     fn missing_ca_key_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         Pki::load_or_create(dir.path(), IpAddr::V4(Ipv4Addr::LOCALHOST), &[]).unwrap();
