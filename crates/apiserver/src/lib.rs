@@ -9,6 +9,7 @@ pub mod authn;
 pub mod config;
 pub mod discovery;
 pub mod http;
+pub mod metered_store;
 pub mod metrics;
 pub mod openapi;
 pub mod patch;

@@ -45,6 +45,8 @@ pub async fn run(
     let pki = Pki::load_or_create(&config.data_dir, config.bind_address, &[])?;
     let tls = pki.server_config()?;
 
+    let metrics = Metrics::new();
+    let store: Arc<dyn k8rs_store::Store> = Arc::new(crate::metered_store::MeteredStore::new(store, metrics.clone()));
     let registry = Registry::start(store, k8rs_api::resources::all()).await?;
     let host = if config.bind_address.is_unspecified() {
         "127.0.0.1".to_string()

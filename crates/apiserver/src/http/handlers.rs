@@ -279,7 +279,8 @@ async fn serve_resource(
                     .map(Duration::from_secs),
             };
             let rx = registry.watch(res, ns, opts).await?;
-            Ok(watch_response(res.clone(), rx, repr, include))
+            let guard = state.metrics.watcher_registered(&info.group.to_string(), info.version, info.kind);
+            Ok(watch_response(res.clone(), rx, repr, include, guard))
         }
         (Method::GET, None) => {
             let list = registry.list(res, ns, &list_options(&q)?).await?;
@@ -448,9 +449,12 @@ fn watch_response(
     rx: tokio::sync::mpsc::Receiver<crate::registry::WatchEvent>,
     repr: Representation,
     include: IncludeObject,
+    guard: crate::metrics::WatcherGuard,
 ) -> Response {
     let mut first = true;
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(move |ev| {
+        // The guard lives as long as the stream: the watcher count drops when it ends.
+        let _ = &guard;
         let object = match (repr, ev.type_) {
             (_, "BOOKMARK") | (_, "ERROR") | (Representation::Object, _) => (*ev.object).clone(),
             (Representation::Metadata, _) => table::partial_metadata(&ev.object),
