@@ -46,8 +46,19 @@ pub async fn run(
     let tls = pki.server_config()?;
 
     let metrics = Metrics::new();
-    let store: Arc<dyn k8rs_store::Store> = Arc::new(crate::metered_store::MeteredStore::new(store, metrics.clone()));
+    let store: Arc<dyn k8rs_store::Store> = Arc::new(crate::metered_store::MeteredStore::new(
+        store,
+        metrics.clone(),
+    ));
     let registry = Registry::start(store, k8rs_api::resources::all()).await?;
+    let advertise = if config.bind_address.is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        config.bind_address
+    };
+    registry
+        .reconcile_kubernetes_service(advertise, config.secure_port)
+        .await?;
     let host = if config.bind_address.is_unspecified() {
         "127.0.0.1".to_string()
     } else {

@@ -234,6 +234,63 @@ impl Registry {
         );
     }
 
+    /// The `default/kubernetes` Service and its Endpoints and EndpointSlice, pointing at this
+    /// server (upstream's "master" reconciler). Kept in step with the address on every start.
+    pub async fn reconcile_kubernetes_service(
+        &self,
+        ip: std::net::IpAddr,
+        port: u16,
+    ) -> anyhow::Result<()> {
+        let opts = WriteOptions {
+            field_manager: "kube-apiserver".into(),
+            ..Default::default()
+        };
+        let labels = serde_json::json!({"component": "apiserver", "provider": "kubernetes"});
+        let service = serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": kubernetes_service_ip().to_string(),
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
+                "sessionAffinity": "None",
+            },
+        });
+        let endpoints = serde_json::json!({
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": ip.to_string()}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+        });
+        let slice = serde_json::json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": if ip.is_ipv4() { "IPv4" } else { "IPv6" },
+            "endpoints": [{"addresses": [ip.to_string()], "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        });
+        for (group, kind, obj) in [
+            ("", "Service", service),
+            ("", "Endpoints", endpoints),
+            ("discovery.k8s.io", "EndpointSlice", slice),
+        ] {
+            let Some(res) = self.resource_by_kind(group, kind).cloned() else {
+                continue;
+            };
+            match self.create(&res, Some("default"), obj.clone(), &opts).await {
+                Ok(_) => {}
+                Err(e) if e.reason == "AlreadyExists" && kind != "Service" => {
+                    // The address may have changed since the last start.
+                    self.update(&res, Some("default"), "kubernetes", obj, Part::Main, &opts)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                Err(e) if e.reason == "AlreadyExists" => {}
+                Err(e) => anyhow::bail!("creating default/kubernetes {kind}: {e}"),
+            }
+        }
+        Ok(())
+    }
+
     /// Create the objects every cluster has from its first start.
     async fn bootstrap(&self) -> anyhow::Result<()> {
         let Some(ns) = self.resource_by_kind("", "Namespace").cloned() else {
