@@ -175,7 +175,11 @@ kubectl_tests! {
             ),
         );
         let out = k.cmd(["edit", "deployment", "web"]).env("EDITOR", &breaker).output();
-        assert!(!out.status.success(), "{}", render(&out));
+        assert!(
+            !out.status.success(),
+            "an edit setting replicas to -1 must be refused\n{}",
+            render(&out)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_contains(&stderr, "deployments.apps \"web\" is invalid");
         let reasons = format!("{stderr}{}", std::fs::read_to_string(&seen).unwrap_or_default());

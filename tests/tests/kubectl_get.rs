@@ -20,10 +20,7 @@ fn seed_pods(k: &Kubectl<'_>) {
         &[("app", "web"), ("tier", "back")],
     );
     create_pod(k, "gamma", "redis:7", &[("app", "db"), ("tier", "back")]);
-    assert_eq!(
-        k.ok(["create", "namespace", "other"]).trim(),
-        "namespace/other created"
-    );
+    common::create_namespace(k, "other");
     let out = k.ok_stdin(
         ["create", "-n", "other", "-f", "-"],
         &common::pod("delta", "nginx:1.27", &[("app", "web")]),
@@ -69,7 +66,7 @@ kubectl_tests! {
         assert_contains(&out, "apiVersion: v1\nkind: Pod\n");
         assert_contains(&out, "  name: alpha\n");
         assert_contains(&out, "  namespace: default\n");
-        assert_contains(&out, "    image: nginx:1.27\n");
+        assert_contains(&out, "  - image: nginx:1.27\n");
 
         let out = k.ok(["get", "pods", "-o", "yaml"]);
         assert_contains(&out, "kind: List");

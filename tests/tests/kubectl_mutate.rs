@@ -149,8 +149,8 @@ kubectl_tests! {
         let out = k.ok(["delete", "pod", "gamma", "--wait=false"]);
         assert_contains(&out, "pod \"gamma\" deleted");
 
-        k.ok(["create", "configmap", "one", "--from-literal=a=1"]);
-        k.ok(["create", "configmap", "two", "--from-literal=a=2"]);
+        common::create_configmap(k, "one", "a", "1");
+        common::create_configmap(k, "two", "a", "2");
         let out = k.ok(["delete", "configmaps", "--all", "--wait=true"]);
         assert_contains(&out, "configmap \"one\" deleted");
         assert_contains(&out, "configmap \"two\" deleted");

@@ -110,3 +110,19 @@ pub fn assert_describe_field(output: &str, key: &str, value: &str) {
         "field {key:?} in:\n{output}"
     );
 }
+
+/// Creates a Namespace from YAML (the `create namespace` generator is tested on its own).
+pub fn create_namespace(k: &Kubectl<'_>, name: &str) {
+    let manifest = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n");
+    let out = k.ok_stdin(["create", "-f", "-"], &manifest);
+    assert_eq!(out.trim(), format!("namespace/{name} created"));
+}
+
+/// Creates a ConfigMap with one `key: value` entry from YAML.
+pub fn create_configmap(k: &Kubectl<'_>, name: &str, key: &str, value: &str) {
+    let manifest = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  {key}: \"{value}\"\n"
+    );
+    let out = k.ok_stdin(["create", "-f", "-"], &manifest);
+    assert_eq!(out.trim(), format!("configmap/{name} created"));
+}
