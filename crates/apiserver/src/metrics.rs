@@ -131,24 +131,25 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestCodeLabels, Counter>::default();
-        // prometheus-client appends `_total` to counters itself.
+        // prometheus-client appends `_total` to counter names and a full stop to help
+        // texts itself, so neither is written here.
         registry.register(
             "apiserver_request",
-            "Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.",
+            "Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code",
             requests.clone(),
         );
         let request_duration: HistogramFamily<RequestLabels> =
             Family::new_with_constructor(latency_histogram);
         registry.register(
             "apiserver_request_duration_seconds",
-            "Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.",
+            "Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component",
             request_duration.clone(),
         );
         let store_duration: HistogramFamily<StoreLabels> =
             Family::new_with_constructor(latency_histogram);
         registry.register(
             "etcd_request_duration_seconds",
-            "Etcd request latency in seconds for each operation and object type.",
+            "Etcd request latency in seconds for each operation and object type",
             store_duration.clone(),
         );
         let registered_watchers = Family::<WatcherLabels, Gauge>::default();
@@ -160,13 +161,13 @@ impl Metrics {
         let longrunning = Family::<RequestLabels, Gauge>::default();
         registry.register(
             "apiserver_longrunning_requests",
-            "Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component. Not all requests are tracked this way.",
+            "Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component. Not all requests are tracked this way",
             longrunning.clone(),
         );
         let storage_objects = Family::<ResourceLabels, Gauge>::default();
         registry.register(
             "apiserver_storage_objects",
-            "Number of stored objects at the time of last check split by kind. In case of a fetching error, the value will be -1.",
+            "Number of stored objects at the time of last check split by kind. In case of a fetching error, the value will be -1",
             storage_objects.clone(),
         );
         Metrics {
@@ -358,6 +359,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# HELP apiserver_request_total Counter of apiserver requests"));
+        assert!(
+            text.contains("and HTTP response code.\n"),
+            "one full stop: {text}"
+        );
         assert!(!text.contains("# EOF"));
         let ok = r#"apiserver_request_total{verb="GET",group="",version="v1",resource="pods",subresource="",scope="resource",component="apiserver",code="200"}"#;
         assert_eq!(sample(&text, ok), Some("2"), "{text}");
