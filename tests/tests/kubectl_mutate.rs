@@ -67,7 +67,8 @@ kubectl_tests! {
         let sidecar = r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox:1.36"}]}}}}"#;
         let out = k.ok(["patch", "deployment", "web", "-p", sidecar]);
         assert_eq!(out.trim(), "deployment.apps/web patched");
-        assert_eq!(containers(k), "web sidecar");
+        // Upstream's element-order normalisation puts items new to the list first.
+        assert_eq!(containers(k), "sidecar web");
         let out = k.ok(["patch", "deployment", "web", "--type", "strategic", "-p", sidecar]);
         assert_eq!(out.trim(), "deployment.apps/web patched (no change)");
         let delete = r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}}"#;
