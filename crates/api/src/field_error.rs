@@ -9,6 +9,9 @@ pub enum FieldErrorType {
     Required,
     /// `Invalid value: <bad value>`
     Invalid(Value),
+    /// `Invalid value: <bad value>` with the bad value already in upstream's printed form
+    /// (Go's `%#v` of a struct or map, e.g. `map[string]string{"app":"web"}`).
+    InvalidRepr(String),
     /// `Unsupported value: <bad value>: supported values: "a", "b"`
     NotSupported(Value, Vec<String>),
     /// `Forbidden`
@@ -46,6 +49,10 @@ impl FieldError {
     pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self { field: field.into(), type_: FieldErrorType::Invalid(value.into()), detail: detail.into() }
     }
+    /// `Invalid value: <repr>: detail`, the value already printed as upstream prints it.
+    pub fn invalid_repr(field: impl Into<String>, repr: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { field: field.into(), type_: FieldErrorType::InvalidRepr(repr.into()), detail: detail.into() }
+    }
     /// `Unsupported value: <value>: supported values: …`.
     pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, valid: &[&str]) -> Self {
         Self {
@@ -75,7 +82,7 @@ impl FieldError {
     pub fn reason(&self) -> &'static str {
         match self.type_ {
             FieldErrorType::Required => "FieldValueRequired",
-            FieldErrorType::Invalid(_) => "FieldValueInvalid",
+            FieldErrorType::Invalid(_) | FieldErrorType::InvalidRepr(_) => "FieldValueInvalid",
             FieldErrorType::NotSupported(..) => "FieldValueNotSupported",
             FieldErrorType::Forbidden => "FieldValueForbidden",
             FieldErrorType::Duplicate(_) => "FieldValueDuplicate",
@@ -93,6 +100,7 @@ impl FieldError {
         match &self.type_ {
             FieldErrorType::Required => with_detail("Required value".into()),
             FieldErrorType::Invalid(v) => with_detail(format!("Invalid value: {}", bad_value(v))),
+            FieldErrorType::InvalidRepr(repr) => with_detail(format!("Invalid value: {repr}")),
             FieldErrorType::NotSupported(v, valid) => {
                 let mut s = format!("Unsupported value: {}", bad_value(v));
                 if !valid.is_empty() {

@@ -136,7 +136,7 @@ pub(crate) fn pull_policy_for(image: &str) -> &'static str {
     };
     let last = name.rsplit('/').next().unwrap_or(name);
     match last.split_once(':') {
-        Some((_, tag)) if tag == "latest" => "Always",
+        Some((_, "latest")) => "Always",
         Some(_) => "IfNotPresent",
         None if has_digest => "IfNotPresent",
         None => "Always",
@@ -374,8 +374,15 @@ pub(super) fn node(node: &mut Node) {
     }
 }
 
+/// `stringData` is merged into `data` (overriding it) and dropped, as upstream's conversion does.
 pub(super) fn secret(s: &mut Secret) {
     default_str(&mut s.type_, "Opaque");
+    if let Some(strings) = s.string_data.take() {
+        let data = s.data.get_or_insert_with(Default::default);
+        for (k, v) in strings {
+            data.insert(k, k8s_openapi::ByteString(v.into_bytes()));
+        }
+    }
 }
 
 pub(super) fn persistent_volume(pv: &mut PersistentVolume) {
