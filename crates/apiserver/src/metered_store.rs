@@ -23,13 +23,16 @@ impl MeteredStore {
     }
 
     fn observe(&self, operation: &str, key: &str, start: Instant) {
-        self.metrics.observe_store(operation, object_type(key), start.elapsed());
+        self.metrics
+            .observe_store(operation, object_type(key), start.elapsed());
     }
 }
 
 /// The resource segment of a key: `/registry/pods/default/x` → `pods`.
 fn object_type(key: &str) -> &str {
-    key.strip_prefix("/registry/").and_then(|k| k.split('/').next()).unwrap_or("")
+    key.strip_prefix("/registry/")
+        .and_then(|k| k.split('/').next())
+        .unwrap_or("")
 }
 
 #[async_trait]

@@ -279,7 +279,10 @@ async fn serve_resource(
                     .map(Duration::from_secs),
             };
             let rx = registry.watch(res, ns, opts).await?;
-            let guard = state.metrics.watcher_registered(&info.group.to_string(), info.version, info.kind);
+            let guard =
+                state
+                    .metrics
+                    .watcher_registered(&info.group.to_string(), info.version, info.kind);
             Ok(watch_response(res.clone(), rx, repr, include, guard))
         }
         (Method::GET, None) => {
