@@ -28,6 +28,10 @@ pub trait PatchMeta: Clone {
     fn map_type(&self) -> Option<&str>;
     /// Whether the node accepts arbitrary JSON.
     fn preserves_unknown_fields(&self) -> bool;
+    /// The schema's `default`, used for list-map keys a list item leaves out.
+    fn default_value(&self) -> Option<Value> {
+        None
+    }
 
     /// The schema of member `name` of an object node: a declared property, else the map value
     /// schema.
@@ -141,6 +145,9 @@ impl PatchMeta for OpenApiMeta<'_> {
             .and_then(Value::as_bool)
             .unwrap_or(false)
             || (self.node.get("type").is_none() && self.node.get("properties").is_none())
+    }
+    fn default_value(&self) -> Option<Value> {
+        self.node.get("default").cloned()
     }
 }
 

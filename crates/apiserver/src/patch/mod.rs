@@ -7,13 +7,22 @@
 //! ([`OpenApiMeta`], e.g. a CRD's `openAPIV3Schema`).
 
 mod error;
+pub mod fieldpath;
 mod json_patch;
+pub mod managed_fields;
 mod merge_patch;
 mod meta;
 mod strategic;
+#[cfg(test)]
+mod test_schemas;
+mod typed;
 
 pub use error::{PatchError, StatusCause};
 pub use json_patch::apply_json_patch;
+pub use managed_fields::{
+    apply, apply_with_meta, apply_with_subresource, default_manager, parse_apply_body,
+    update_managed_fields, update_managed_fields_with_meta, ApplyError, Conflict,
+};
 pub use merge_patch::apply_merge_patch;
 pub use meta::{OpenApiMeta, PatchMeta};
 pub use strategic::{apply_strategic_merge_patch, strategic_merge};
