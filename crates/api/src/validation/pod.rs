@@ -48,13 +48,11 @@ pub fn validate_pod(pod: &Pod, old: Option<&Pod>) -> Vec<FieldError> {
 pub fn validate_pod_template_spec(t: &PodTemplateSpec, path: &FieldPath) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Some(m) = &t.metadata {
-        errs.extend(validate_labels(
-            m.labels.as_ref(),
-            &path.child("metadata").child("labels"),
-        ));
+        // Upstream names these `template.labels`, without `metadata`.
+        errs.extend(validate_labels(m.labels.as_ref(), &path.child("labels")));
         errs.extend(super::meta::validate_annotations(
             m.annotations.as_ref(),
-            &path.child("metadata").child("annotations"),
+            &path.child("annotations"),
         ));
     }
     let empty = PodSpec::default();

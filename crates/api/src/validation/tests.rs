@@ -69,6 +69,40 @@ fn valid_objects_have_no_errors() {
 }
 
 #[test]
+fn kubectl_generated_deployment_is_valid() {
+    // As `kubectl create deployment web --image=nginx -o json --dry-run=client` prints it.
+    let d = json!({
+        "kind": "Deployment", "apiVersion": "apps/v1",
+        "metadata": {"name": "web", "creationTimestamp": null, "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"creationTimestamp": null, "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {}}]}
+            },
+            "strategy": {}
+        },
+        "status": {}
+    });
+    assert_eq!(errors("apps", "Deployment", d, None), Vec::<String>::new());
+}
+
+#[test]
+fn template_labels_path_has_no_metadata_segment() {
+    let d = deployment(json!({"app": "web"}), json!({"app": "web", "bad key": "x"}));
+    let errs = errors("apps", "Deployment", d, None);
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with(
+            "spec.template.labels: Invalid value: \"bad key\": name part must consist of"
+        ),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
 fn object_meta_names_and_labels() {
     let errs = errors(
         "",
