@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
-
 use crate::config::StoreKind;
 use crate::discovery::Discovery;
 use crate::http::{router, AppState};
@@ -26,12 +24,7 @@ pub async fn run(
     // Bind first: a busy port is the most common start-up failure and should fail fast.
     let listener = crate::tls::bind(addr)?;
 
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create data directory {}; pass a writable --data-dir",
-            config.data_dir.display()
-        )
-    })?;
+    // The binary has created, checked and locked the data dir already.
     let store: Arc<dyn k8rs_store::Store> = match &config.store {
         StoreKind::Sqlite => {
             let path = config.data_dir.join("db").join("state.db");
@@ -42,7 +35,7 @@ pub async fn run(
             anyhow::bail!("the etcd store is not available in this build yet; use --store sqlite")
         }
     };
-    let pki = Pki::load_or_create(&config.data_dir, config.bind_address, &[])?;
+    let pki = Pki::load_or_create(&config.data_dir, config.bind_address, &config.tls_sans)?;
     let tls = pki.server_config()?;
 
     let metrics = Metrics::new();
@@ -59,17 +52,13 @@ pub async fn run(
     registry
         .reconcile_kubernetes_service(advertise, config.secure_port)
         .await?;
-    let host = if config.bind_address.is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        config.bind_address.to_string()
-    };
-    let server_address = format!("{host}:{}", config.secure_port);
+    // `SocketAddr` brackets IPv6 addresses as URLs need.
+    let server_address = SocketAddr::new(advertise, config.secure_port).to_string();
     let discovery = Discovery::new(registry.resources(), server_address.clone());
     let state = Arc::new(AppState {
         registry,
         discovery,
-        metrics: Metrics::new(),
+        metrics,
     });
     let app = router(state);
 
