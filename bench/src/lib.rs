@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+pub mod api_client;
+pub mod server_process;
+
 /// Latency percentiles of a set of samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Percentiles {
