@@ -6,6 +6,8 @@
 //! is implemented for `k8rs_api::schema::Schema` (built-in kinds) and for OpenAPI v3 schema JSON
 //! ([`OpenApiMeta`], e.g. a CRD's `openAPIV3Schema`).
 
+#[cfg(test)]
+mod builtin_kinds_tests;
 mod error;
 pub mod fieldpath;
 mod json_patch;
