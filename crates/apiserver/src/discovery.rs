@@ -370,3 +370,40 @@ pub async fn openapi_document(
         None => crate::status::ApiError::path_not_found().into_response(),
     }
 }
+
+/// `GET /openapi/v2`. The v3 documents are the source of truth; v2 is served as a document
+/// without definitions so that kubectl's validation fallback (which asks v2 about kinds v3
+/// does not know, e.g. a misspelt kind) reaches its usual "no matches for kind" error
+/// instead of failing to download. kubectl ≤ 1.28, which validates from v2, therefore skips
+/// client-side schema validation; the server still validates.
+pub async fn openapi_v2(headers: http::HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("protobuf") {
+        // gnostic `openapi_v2.Document { swagger (1): "2.0", info (2) { title (1), version (2) },
+        // paths (8) {} }`, encoded by hand: the document is constant.
+        let info = [&[0x0a, 10][..], b"Kubernetes", &[0x12, 7][..], b"v1.33.0"].concat();
+        let doc = [
+            &[0x0a, 3][..],
+            b"2.0",
+            &[0x12, info.len() as u8][..],
+            &info,
+            &[0x42, 0][..],
+        ]
+        .concat();
+        return (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )],
+            doc,
+        )
+            .into_response();
+    }
+    json_response(
+        &json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": {}}),
+    )
+}

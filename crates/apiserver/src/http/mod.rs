@@ -39,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/livez/{*check}", get(health))
         .route("/readyz/{*check}", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi/v2", get(crate::discovery::openapi_v2))
         .route("/openapi/v3", get(crate::discovery::openapi_index))
         .route(
             "/openapi/v3/{*path}",

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::meta;
 use super::update::Part;
 use super::{Registry, Resource, WriteOptions, WriteResult};
+use crate::patch::PatchError;
 use crate::status::{ApiError, ApiResult};
 
 impl Registry {
@@ -20,7 +21,7 @@ impl Registry {
         opts: &WriteOptions,
     ) -> ApiResult<WriteResult> {
         let info = res.info();
-        let applied: Value = crate::http::body::parse_yaml_or_json(body)?;
+        let applied: Value = crate::patch::parse_apply_body(body).map_err(ApiError::from)?;
         if opts.field_manager.is_empty() {
             return Err(ApiError::bad_request(
                 "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
@@ -33,9 +34,10 @@ impl Registry {
             )));
         }
         let now = meta::now();
+        let subresource = if part == Part::Status { "status" } else { "" };
         let key = res.key(namespace, name);
         if self.store.get(&key).await?.is_none() && part == Part::Main {
-            let merged = super::pending::apply(
+            let merged = crate::patch::apply(
                 res.schema,
                 None,
                 &applied,
@@ -43,7 +45,7 @@ impl Registry {
                 opts.force,
                 &now,
             )
-            .map_err(ApiError::from)?;
+            .map_err(|e| ApiError::from(PatchError::from(e)))?;
             let (mut obj, warnings) = self.decode_body(res, merged, opts)?;
             // The apply engine already recorded ownership; an empty manager skips re-recording.
             let apply_opts = WriteOptions {
@@ -77,15 +79,16 @@ impl Registry {
                     ..opts.clone()
                 },
                 |old| {
-                    let merged = super::pending::apply(
+                    let merged = crate::patch::apply_with_subresource(
                         res.schema,
                         Some(old),
                         &applied,
                         &opts.field_manager,
+                        subresource,
                         opts.force,
                         &now,
                     )
-                    .map_err(ApiError::from)?;
+                    .map_err(|e| ApiError::from(PatchError::from(e)))?;
                     let (obj, w) = self.decode_body(res, merged, opts)?;
                     warnings = w;
                     Ok(obj)

@@ -224,7 +224,7 @@ impl Registry {
         if opts.field_manager.is_empty() {
             return;
         }
-        pending::update_managed_fields(
+        crate::patch::update_managed_fields(
             res.schema,
             old,
             new,
