@@ -43,39 +43,82 @@ pub struct FieldError {
 impl FieldError {
     /// `Required value` (with optional detail).
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { field: field.into(), type_: FieldErrorType::Required, detail: detail.into() }
-    }
-    /// `Invalid value: <value>: detail`.
-    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
-        Self { field: field.into(), type_: FieldErrorType::Invalid(value.into()), detail: detail.into() }
-    }
-    /// `Invalid value: <repr>: detail`, the value already printed as upstream prints it.
-    pub fn invalid_repr(field: impl Into<String>, repr: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { field: field.into(), type_: FieldErrorType::InvalidRepr(repr.into()), detail: detail.into() }
-    }
-    /// `Unsupported value: <value>: supported values: …`.
-    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, valid: &[&str]) -> Self {
         Self {
             field: field.into(),
-            type_: FieldErrorType::NotSupported(value.into(), valid.iter().map(|s| s.to_string()).collect()),
+            type_: FieldErrorType::Required,
+            detail: detail.into(),
+        }
+    }
+    /// `Invalid value: <value>: detail`.
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            type_: FieldErrorType::Invalid(value.into()),
+            detail: detail.into(),
+        }
+    }
+    /// `Invalid value: <repr>: detail`, the value already printed as upstream prints it.
+    pub fn invalid_repr(
+        field: impl Into<String>,
+        repr: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            type_: FieldErrorType::InvalidRepr(repr.into()),
+            detail: detail.into(),
+        }
+    }
+    /// `Unsupported value: <value>: supported values: …`.
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        valid: &[&str],
+    ) -> Self {
+        Self {
+            field: field.into(),
+            type_: FieldErrorType::NotSupported(
+                value.into(),
+                valid.iter().map(|s| s.to_string()).collect(),
+            ),
             detail: String::new(),
         }
     }
     /// `Forbidden: detail`.
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { field: field.into(), type_: FieldErrorType::Forbidden, detail: detail.into() }
+        Self {
+            field: field.into(),
+            type_: FieldErrorType::Forbidden,
+            detail: detail.into(),
+        }
     }
     /// `Duplicate value: <value>`.
     pub fn duplicate(field: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self { field: field.into(), type_: FieldErrorType::Duplicate(value.into()), detail: String::new() }
+        Self {
+            field: field.into(),
+            type_: FieldErrorType::Duplicate(value.into()),
+            detail: String::new(),
+        }
     }
     /// `Not found: <value>`.
     pub fn not_found(field: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self { field: field.into(), type_: FieldErrorType::NotFound(value.into()), detail: String::new() }
+        Self {
+            field: field.into(),
+            type_: FieldErrorType::NotFound(value.into()),
+            detail: String::new(),
+        }
     }
     /// `Too long: may not be more than N bytes`.
     pub fn too_long(field: impl Into<String>, value: impl Into<Value>, max: usize) -> Self {
-        Self { field: field.into(), type_: FieldErrorType::TooLong(value.into(), max), detail: String::new() }
+        Self {
+            field: field.into(),
+            type_: FieldErrorType::TooLong(value.into(), max),
+            detail: String::new(),
+        }
     }
 
     /// The `StatusCause.reason` upstream uses for this error type.
@@ -96,7 +139,13 @@ impl FieldError {
     /// The message without the field path (`StatusCause.message`), e.g.
     /// `Invalid value: "Foo": a lowercase RFC 1123 …`.
     pub fn message(&self) -> String {
-        let with_detail = |s: String| if self.detail.is_empty() { s } else { format!("{s}: {}", self.detail) };
+        let with_detail = |s: String| {
+            if self.detail.is_empty() {
+                s
+            } else {
+                format!("{s}: {}", self.detail)
+            }
+        };
         match &self.type_ {
             FieldErrorType::Required => with_detail("Required value".into()),
             FieldErrorType::Invalid(v) => with_detail(format!("Invalid value: {}", bad_value(v))),
@@ -110,10 +159,16 @@ impl FieldError {
                 s
             }
             FieldErrorType::Forbidden => with_detail("Forbidden".into()),
-            FieldErrorType::Duplicate(v) => with_detail(format!("Duplicate value: {}", bad_value(v))),
+            FieldErrorType::Duplicate(v) => {
+                with_detail(format!("Duplicate value: {}", bad_value(v)))
+            }
             FieldErrorType::NotFound(v) => with_detail(format!("Not found: {}", bad_value(v))),
-            FieldErrorType::TooLong(_, max) => with_detail(format!("Too long: may not be more than {max} bytes")),
-            FieldErrorType::TooMany(n, max) => with_detail(format!("Too many: {n}: must have at most {max} items")),
+            FieldErrorType::TooLong(_, max) => {
+                with_detail(format!("Too long: may not be more than {max} bytes"))
+            }
+            FieldErrorType::TooMany(n, max) => {
+                with_detail(format!("Too many: {n}: must have at most {max} items"))
+            }
             FieldErrorType::Internal => with_detail("Internal error".into()),
         }
     }
@@ -140,6 +195,10 @@ fn bad_value(v: &Value) -> String {
 /// `NewInvalid` + `ToAggregate` do.
 pub fn invalid_message(qualified_kind: &str, name: &str, errors: &[FieldError]) -> String {
     let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    let joined = if list.len() == 1 { list[0].clone() } else { format!("[{}]", list.join(", ")) };
+    let joined = if list.len() == 1 {
+        list[0].clone()
+    } else {
+        format!("[{}]", list.join(", "))
+    };
     format!("{qualified_kind} {name:?} is invalid: {joined}")
 }
