@@ -27,7 +27,7 @@ pub fn decode(content_type: &str, bytes: &[u8]) -> ApiResult<Value> {
     match media {
         "" | "application/json" | "*/*" => parse_json(bytes),
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml_or_json(bytes),
-        "application/vnd.kubernetes.protobuf" => crate::registry::pending::protobuf_decode(bytes)
+        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(bytes)
             .map_err(|e| ApiError::bad_request(format!("failed to decode protobuf body: {e}"))),
         other => Err(ApiError::unsupported_media_type(other)),
     }

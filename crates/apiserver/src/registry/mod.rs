@@ -10,7 +10,6 @@ mod apply;
 mod create;
 mod delete;
 pub mod meta;
-pub(crate) mod pending;
 mod read;
 mod subresources;
 mod update;
