@@ -47,8 +47,10 @@ impl Registry {
                     .collect();
                 if opts.field_validation == FieldValidation::Strict {
                     return Err(ApiError::bad_request(format!(
-                        "strict decoding error: {}",
-                        msgs.join(", ")
+                        "{kind} in version {:?} cannot be handled as a {kind}: strict decoding error: {}",
+                        info.version,
+                        msgs.join(", "),
+                        kind = info.kind,
                     )));
                 }
                 warnings.extend(msgs);
