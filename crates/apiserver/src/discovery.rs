@@ -64,10 +64,13 @@ struct Entry {
     info: ResourceInfo,
 }
 
+/// A group's versions (preferred first), each with its resources.
+type Versions = Vec<(String, Vec<Entry>)>;
+
 /// Discovery documents.
 pub struct Discovery {
     /// group → versions (preferred first) → resources.
-    groups: Vec<(String, Vec<(String, Vec<Entry>)>)>,
+    groups: Vec<(String, Versions)>,
     strategies: Vec<Arc<dyn Strategy>>,
     server_address: String,
     openapi_cache: OnceLock<crate::openapi::Documents>,
@@ -99,7 +102,7 @@ impl Discovery {
     /// Build from the served resources; `server_address` is `host:port` for
     /// `serverAddressByClientCIDRs`.
     pub fn new(resources: &[Arc<Resource>], server_address: String) -> Discovery {
-        let mut groups: Vec<(String, Vec<(String, Vec<Entry>)>)> = Vec::new();
+        let mut groups: Vec<(String, Versions)> = Vec::new();
         let mut add = |info: ResourceInfo| {
             let gi = match groups.iter().position(|(g, _)| g == info.group) {
                 Some(i) => i,
@@ -136,7 +139,7 @@ impl Discovery {
             });
         }
         for (_, versions) in &mut groups {
-            versions.sort_by(|a, b| version_priority(&b.0).cmp(&version_priority(&a.0)));
+            versions.sort_by_key(|v| std::cmp::Reverse(version_priority(&v.0)));
             for (_, entries) in versions.iter_mut() {
                 entries.sort_by(|a, b| a.info.plural.cmp(b.info.plural));
             }

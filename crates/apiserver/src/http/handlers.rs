@@ -33,7 +33,7 @@ fn query_of(req: &Request) -> Query {
         .unwrap_or_default()
 }
 
-fn header_str<'a>(req: &'a Request, name: header::HeaderName) -> &'a str {
+fn header_str(req: &Request, name: header::HeaderName) -> &str {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -139,9 +139,9 @@ fn require_get(req: &Request) -> ApiResult<()> {
     if req.method() == Method::GET {
         Ok(())
     } else {
-        Err(ApiError::method_not_allowed(format!(
-            "the server does not allow this method on the requested resource"
-        )))
+        Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ))
     }
 }
 
@@ -279,10 +279,9 @@ async fn serve_resource(
                     .map(Duration::from_secs),
             };
             let rx = registry.watch(res, ns, opts).await?;
-            let guard =
-                state
-                    .metrics
-                    .watcher_registered(&info.group.to_string(), info.version, info.kind);
+            let guard = state
+                .metrics
+                .watcher_registered(info.group, info.version, info.kind);
             Ok(watch_response(res.clone(), rx, repr, include, guard))
         }
         (Method::GET, None) => {
@@ -324,7 +323,7 @@ async fn serve_resource(
             let opts = write_options(&q, &req, Some(patch_type))?;
             let bytes = body::read(req.into_body()).await?;
             let r = registry
-                .patch(res, ns, name, &bytes, patch_type, part, &opts)
+                .patch(res, ns, name, (patch_type, &bytes), part, &opts)
                 .await?;
             let code = if r.created {
                 StatusCode::CREATED

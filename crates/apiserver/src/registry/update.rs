@@ -61,8 +61,7 @@ impl Registry {
         res: &Resource,
         namespace: Option<&str>,
         name: &str,
-        patch: &[u8],
-        patch_type: PatchType,
+        (patch_type, patch): (PatchType, &[u8]),
         part: Part,
         opts: &WriteOptions,
     ) -> ApiResult<WriteResult> {
