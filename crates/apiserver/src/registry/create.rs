@@ -165,7 +165,7 @@ impl Registry {
             return Ok(());
         }
         let key = res.key(namespace, &name);
-        let bytes = serde_json::to_vec(&obj).map_err(ApiError::internal)?;
+        let bytes = serde_json::to_vec(&res.to_storage(obj)).map_err(ApiError::internal)?;
         let ttl = self.admission.ttl(res);
         match self.store.create(&key, bytes.into(), ttl).await {
             Ok(rev) => {

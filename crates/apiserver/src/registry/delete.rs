@@ -74,8 +74,7 @@ impl Registry {
             let Some(kv) = self.store.get(&key).await? else {
                 return Err(ApiError::not_found(info, name));
             };
-            let old = crate::watch_cache::decode_with_rv(&kv.value, kv.mod_revision)
-                .ok_or_else(|| ApiError::internal(format!("stored object {key} is not JSON")))?;
+            let old = res.decode_stored(&kv)?;
             check_preconditions(res, name, &old, &options.preconditions)?;
 
             let mut new = old.clone();
@@ -167,7 +166,7 @@ impl Registry {
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
             }
-            let bytes = serde_json::to_vec(&new).map_err(ApiError::internal)?;
+            let bytes = serde_json::to_vec(&res.to_storage(&new)).map_err(ApiError::internal)?;
             match self.store.update(&key, bytes.into(), kv.mod_revision).await {
                 Ok(rev) => {
                     crate::watch_cache::set_rv(&mut new, rev);

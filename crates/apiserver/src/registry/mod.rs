@@ -7,6 +7,7 @@
 
 mod admission;
 mod apply;
+pub mod conversion;
 mod create;
 mod delete;
 pub mod meta;
@@ -40,6 +41,9 @@ pub struct Resource {
     pub storage_prefix: String,
     /// Upstream schema (for patches, apply and unknown-field detection).
     pub schema: Option<Schema>,
+    /// The `apiVersion` objects are stored in; differs from this resource's own version
+    /// when another version owns the storage (see [`conversion`]).
+    pub storage_api_version: String,
 }
 
 impl Resource {
@@ -53,6 +57,40 @@ impl Resource {
         match namespace {
             Some(ns) if self.info().namespaced => format!("{}{ns}/{name}", self.storage_prefix),
             _ => format!("{}{name}", self.storage_prefix),
+        }
+    }
+
+    /// Whether objects are converted between the stored and the served version.
+    pub fn converts(&self) -> bool {
+        self.storage_api_version != self.info().api_version()
+    }
+
+    /// A stored object as this resource version serves it.
+    pub fn external(&self, obj: &Arc<Value>) -> Arc<Value> {
+        if self.converts() {
+            Arc::new(conversion::convert(obj, &self.info().api_version()))
+        } else {
+            obj.clone()
+        }
+    }
+
+    /// A store value as this resource version serves it, with its resourceVersion.
+    pub fn decode_stored(&self, kv: &k8rs_store::KeyValue) -> ApiResult<Value> {
+        let obj = crate::watch_cache::decode_with_rv(&kv.value, kv.mod_revision)
+            .ok_or_else(|| ApiError::internal(format!("stored object {} is not JSON", kv.key)))?;
+        Ok(if self.converts() {
+            conversion::convert(&obj, &self.info().api_version())
+        } else {
+            obj
+        })
+    }
+
+    /// A served object in the stored version.
+    pub fn to_storage(&self, obj: &Value) -> Value {
+        if self.converts() {
+            conversion::convert(obj, &self.storage_api_version)
+        } else {
+            obj.clone()
         }
     }
 
@@ -122,17 +160,24 @@ impl Registry {
     ) -> anyhow::Result<Arc<Registry>> {
         let mut resources = Vec::new();
         let mut by_path = HashMap::new();
-        let mut prefix_owner: HashMap<String, &'static str> = HashMap::new();
+        let mut prefix_owner: HashMap<String, ResourceInfo> = HashMap::new();
         for strategy in strategies {
             let info = strategy.info().clone();
-            // Versions of one group share storage; another group with the same plural
-            // (events.k8s.io events) gets a group-qualified prefix.
+            // The first resource with a plural owns `/registry/<plural>/` and its version is
+            // the storage version; later ones that convert to it share the storage, others
+            // (none today) get a group-qualified prefix.
             let plain = format!("/registry/{}/", info.plural);
-            let storage_prefix = match prefix_owner.get(&plain) {
-                Some(g) if *g != info.group => format!("/registry/{}/{}/", info.group, info.plural),
-                _ => {
-                    prefix_owner.insert(plain.clone(), info.group);
-                    plain
+            let (storage_prefix, storage_api_version) = match prefix_owner.get(&plain) {
+                Some(owner) if conversion::convertible(owner, &info) => {
+                    (plain, owner.api_version())
+                }
+                Some(_) => (
+                    format!("/registry/{}/{}/", info.group, info.plural),
+                    info.api_version(),
+                ),
+                None => {
+                    prefix_owner.insert(plain.clone(), info.clone());
+                    (plain, info.api_version())
                 }
             };
             let schema = Schema::for_kind(info.group, info.version, info.kind);
@@ -140,6 +185,7 @@ impl Registry {
                 strategy,
                 storage_prefix,
                 schema,
+                storage_api_version,
             });
             by_path.insert(
                 (

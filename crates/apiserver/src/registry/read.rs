@@ -166,6 +166,7 @@ impl Registry {
         }
         cache
             .get(&res.key(namespace, name))
+            .map(|o| res.external(&o))
             .ok_or_else(|| ApiError::not_found(res.info(), name))
     }
 
@@ -183,7 +184,8 @@ impl Registry {
             .list(&res.list_prefix(namespace), self.cache.revision());
         Ok(snapshot
             .objects
-            .into_iter()
+            .iter()
+            .map(|o| res.external(o))
             .filter(|o| filter.matches(res, o))
             .collect())
     }
@@ -268,7 +270,10 @@ impl Registry {
     ) -> Value {
         let info = res.info();
         let mut items = Vec::new();
-        let mut iter = objects.iter().filter(|o| filter.matches(res, o));
+        let mut iter = objects
+            .iter()
+            .map(|o| res.external(o))
+            .filter(|o| filter.matches(res, o));
         let mut more = false;
         let mut last_key = String::new();
         for obj in iter.by_ref() {
@@ -277,8 +282,8 @@ impl Registry {
                 break;
             }
             last_key = res.key(
-                Some(super::meta::namespace(obj)).filter(|n| !n.is_empty()),
-                super::meta::name(obj),
+                Some(super::meta::namespace(&obj)).filter(|n| !n.is_empty()),
+                super::meta::name(&obj),
             );
             items.push(obj.clone());
         }
@@ -419,11 +424,12 @@ impl Registry {
 /// Map a cache event to what a filtered watcher sees: an object that stops matching is
 /// DELETED for it, one that starts matching is ADDED (upstream's `watchCacheEvent` rules).
 fn translate(res: &Resource, filter: &Filter, ev: &CacheEvent) -> Option<WatchEvent> {
-    let now = filter.matches(res, &ev.object);
+    let object = res.external(&ev.object);
+    let now = filter.matches(res, &object);
     let before = ev
         .prev
         .as_ref()
-        .map(|p| filter.matches(res, p))
+        .map(|p| filter.matches(res, &res.external(p)))
         .unwrap_or(false);
     let type_ = match ev.type_ {
         EventType::Added => now.then_some("ADDED")?,
@@ -435,8 +441,5 @@ fn translate(res: &Resource, filter: &Filter, ev: &CacheEvent) -> Option<WatchEv
         },
         EventType::Deleted => (before || now).then_some("DELETED")?,
     };
-    Some(WatchEvent {
-        type_,
-        object: ev.object.clone(),
-    })
+    Some(WatchEvent { type_, object })
 }
