@@ -560,19 +560,14 @@ async fn usable_as_dyn_store() {
     assert_eq!(store.list("/", 0).await.unwrap().0.len(), 1);
 }
 
-/// Environment variable telling [`crash_child`] where its database is.
+/// Environment variable that turns [`killed_writer_leaves_a_consistent_store`] into its own
+/// child process and tells it where its database is.
 const CRASH_DIR_ENV: &str = "K8RS_STORE_CRASH_DIR";
 
-/// Helper process of [`killed_writer_leaves_a_consistent_store`]: writes until killed,
-/// printing `key revision` for every acknowledged create. Does nothing unless started by
-/// that test (hence ignored).
-#[test]
-#[ignore = "helper process for killed_writer_leaves_a_consistent_store"]
-fn crash_child() {
+/// The child half of [`killed_writer_leaves_a_consistent_store`]: writes until killed,
+/// printing `key revision` for every acknowledged create.
+fn crash_child(dir: std::ffi::OsString) {
     use std::io::Write as _;
-    let Some(dir) = std::env::var_os(CRASH_DIR_ENV) else {
-        return;
-    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async move {
         let store = SqliteStore::open_with(&std::path::Path::new(&dir).join("state.db"), options())
@@ -597,15 +592,26 @@ fn crash_child() {
     });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_writer_leaves_a_consistent_store() {
+#[test]
+fn killed_writer_leaves_a_consistent_store() {
+    if let Some(dir) = std::env::var_os(CRASH_DIR_ENV) {
+        return crash_child(dir);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(killed_writer_parent());
+}
+
+async fn killed_writer_parent() {
     use std::io::BufRead as _;
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "sqlite::tests::crash_child",
-            "--ignored",
+            "sqlite::tests::killed_writer_leaves_a_consistent_store",
             "--nocapture",
         ])
         .env(CRASH_DIR_ENV, dir.path())
