@@ -130,6 +130,13 @@ pub trait Strategy: Send + Sync + 'static {
         self.info().subresources.status
     }
 
+    /// Whether an update from `old` to `new` bumps `metadata.generation` (only asked when
+    /// [`tracks_generation`](Strategy::tracks_generation)): any change outside `metadata`
+    /// and `status`.
+    fn bumps_generation(&self, new: &Value, old: &Value) -> bool {
+        spec_changed(new, old)
+    }
+
     /// Validation on create, in upstream's wording (`422 Invalid` when non-empty).
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         crate::validation::validate(self.info(), obj, None)
@@ -152,4 +159,20 @@ pub trait Strategy: Send + Sync + 'static {
     fn field(&self, obj: &Value, path: &str) -> Option<String> {
         crate::selectors::fields::common_field(obj, path)
     }
+}
+
+/// Whether anything outside `metadata` and `status` differs: upstream's "spec changed".
+pub fn spec_changed(new: &Value, old: &Value) -> bool {
+    fn spec_fields(obj: &Value) -> Vec<(&String, &Value)> {
+        obj.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| {
+                        !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    spec_fields(new) != spec_fields(old)
 }

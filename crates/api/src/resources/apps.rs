@@ -24,7 +24,8 @@ pub fn resources() -> Vec<ResourceStrategy> {
             .in_all()
             .status(CreateStatus::Reset(|_| json!({})))
             .scale()
-            .generation(),
+            .generation()
+            .generation_on_annotations(),
         ResourceStrategy::new(APPS_V1, "ReplicaSet", "replicasets", true, &p::REPLICA_SET)
             .short(&["rs"])
             .in_all()

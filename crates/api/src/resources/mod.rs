@@ -90,6 +90,7 @@ pub struct ResourceStrategy {
     create_status: CreateStatus,
     create_hook: Option<fn(&mut Value)>,
     update_hook: Option<fn(&mut Value, &Value)>,
+    generation_on_annotations: bool,
 }
 
 impl ResourceStrategy {
@@ -121,6 +122,7 @@ impl ResourceStrategy {
             create_status: CreateStatus::Reset(|_| Value::Object(Default::default())),
             create_hook: None,
             update_hook: None,
+            generation_on_annotations: false,
         }
     }
 
@@ -170,6 +172,13 @@ impl ResourceStrategy {
     /// `metadata.generation` is set on create and bumped on spec changes.
     pub fn generation(mut self) -> Self {
         self.generation = true;
+        self
+    }
+
+    /// Annotation changes bump the generation too (deployments: annotations are copied to
+    /// their replica sets).
+    pub fn generation_on_annotations(mut self) -> Self {
+        self.generation_on_annotations = true;
         self
     }
 
@@ -229,6 +238,12 @@ impl Strategy for ResourceStrategy {
 
     fn tracks_generation(&self) -> bool {
         self.generation
+    }
+
+    fn bumps_generation(&self, new: &Value, old: &Value) -> bool {
+        let annotations = |o: &Value| o.pointer("/metadata/annotations").cloned();
+        crate::strategy::spec_changed(new, old)
+            || (self.generation_on_annotations && annotations(new) != annotations(old))
     }
 
     fn columns(&self) -> &'static [Column] {

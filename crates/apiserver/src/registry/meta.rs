@@ -95,21 +95,6 @@ pub fn generate_name(prefix: &str) -> String {
     format!("{prefix}{suffix}")
 }
 
-/// The object without `metadata` and `status`: what a spec change is measured on.
-pub fn spec_part(obj: &Value) -> Value {
-    match obj {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 /// Whether two objects differ in anything but `resourceVersion`, `managedFields` and
 /// `generation` (an update that changes nothing is not written).
 pub fn same_content(a: &Value, b: &Value) -> bool {

@@ -212,7 +212,7 @@ impl Registry {
         }
         if res.strategy.tracks_generation()
             && part == Part::Main
-            && meta::spec_part(&new) != meta::spec_part(old)
+            && res.strategy.bumps_generation(&new, old)
         {
             let g = old_meta
                 .get("generation")
