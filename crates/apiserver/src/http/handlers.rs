@@ -67,7 +67,15 @@ pub async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Nex
         (&Method::DELETE, None, _) => "DELETECOLLECTION",
         _ => "OTHER",
     };
+    let path = req.uri().path().to_string();
     let resp = next.run(req).await;
+    let code = resp.status().as_u16();
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if code >= 500 {
+        tracing::warn!(verb, path, code, elapsed_ms, "request failed");
+    } else {
+        tracing::debug!(verb, path, code, elapsed_ms, "request");
+    }
     if let Some(info) = info {
         let scope = match (&info.namespace, &info.name) {
             (_, Some(_)) => "resource",

@@ -6,6 +6,9 @@ use super::meta::{self, meta_mut};
 use super::{FieldValidation, Registry, Resource, WriteOptions, WriteResult};
 use crate::status::{ApiError, ApiResult};
 
+/// How often a colliding generated name is generated again, as upstream.
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
 impl Registry {
     /// Check a request body's type, apply `fieldValidation`, decode and default it.
     /// Returns the object and the warnings to send.
@@ -116,7 +119,8 @@ impl Registry {
         let info = res.info();
         self.check_namespace(res, namespace, obj)?;
         let name = meta::name(obj).to_string();
-        let name = if name.is_empty() {
+        let generated = name.is_empty();
+        let name = if generated {
             let prefix = meta::meta_str(obj, "generateName").to_string();
             if prefix.is_empty() {
                 return Err(ApiError::invalid(
@@ -164,10 +168,23 @@ impl Registry {
         if opts.dry_run {
             return Ok(());
         }
-        let key = res.key(namespace, &name);
-        let bytes = serde_json::to_vec(&res.to_storage(obj)).map_err(ApiError::internal)?;
         let ttl = self.admission.ttl(res);
-        match self.store.create(&key, bytes.into(), ttl).await {
+        let mut name = name;
+        // A generated name that collides is generated again (upstream retries up to 7 times).
+        let mut attempts = if generated { GENERATE_NAME_ATTEMPTS } else { 1 };
+        let result = loop {
+            let key = res.key(namespace, &name);
+            let bytes = serde_json::to_vec(&res.to_storage(obj)).map_err(ApiError::internal)?;
+            attempts -= 1;
+            match self.store.create(&key, bytes.into(), ttl).await {
+                Err(k8rs_store::Error::AlreadyExists(_)) if attempts > 0 && generated => {
+                    name = meta::generate_name(meta::meta_str(obj, "generateName"));
+                    meta_mut(obj).insert("name".into(), Value::String(name.clone()));
+                }
+                other => break other,
+            }
+        };
+        match result {
             Ok(rev) => {
                 crate::watch_cache::set_rv(obj, rev);
                 Ok(())
