@@ -163,22 +163,15 @@ impl Registry {
                     created: false,
                 });
             }
-            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("resourceVersion");
-            }
-            let bytes = serde_json::to_vec(&res.to_storage(&new)).map_err(ApiError::internal)?;
-            match self.store.update(&key, bytes.into(), kv.mod_revision).await {
-                Ok(rev) => {
-                    crate::watch_cache::set_rv(&mut new, rev);
-                    return Ok(WriteResult {
-                        object: new,
-                        warnings: vec![],
-                        created: false,
-                    });
-                }
-                Err(k8rs_store::Error::Conflict { .. }) => continue,
-                Err(k8rs_store::Error::NotFound(_)) => return Err(ApiError::not_found(info, name)),
-                Err(e) => return Err(e.into()),
+            if self
+                .write_if_unchanged(res, &key, name, &mut new, kv.mod_revision)
+                .await?
+            {
+                return Ok(WriteResult {
+                    object: new,
+                    warnings: vec![],
+                    created: false,
+                });
             }
         }
         Err(ApiError::conflict(info, name))

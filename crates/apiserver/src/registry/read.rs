@@ -136,6 +136,22 @@ fn parse_rv(rv: &str) -> ApiResult<i64> {
 }
 
 impl Registry {
+    /// Wait until the cache has reached a client's `resourceVersion` (`504` after a bound).
+    async fn wait_for_revision(&self, rv: i64) -> ApiResult<()> {
+        if self
+            .cache
+            .wait_for(rv, super::CONSISTENT_READ_TIMEOUT)
+            .await
+        {
+            Ok(())
+        } else {
+            Err(ApiError::timeout(format!(
+                "Too large resource version: {rv}, current: {}",
+                self.cache.revision()
+            )))
+        }
+    }
+
     /// Get one object (consistent with every committed write).
     pub async fn get(
         &self,
@@ -149,16 +165,7 @@ impl Registry {
             Some("0") => {}
             Some(rv) if !rv.is_empty() => {
                 let rv = parse_rv(rv)?;
-                if !self
-                    .cache
-                    .wait_for(rv, super::CONSISTENT_READ_TIMEOUT)
-                    .await
-                {
-                    return Err(ApiError::timeout(format!(
-                        "Too large resource version: {rv}, current: {}",
-                        self.cache.revision()
-                    )));
-                }
+                self.wait_for_revision(rv).await?;
             }
             _ => {
                 self.consistent_revision().await?;
@@ -237,16 +244,7 @@ impl Registry {
                             .collect();
                         return Ok(self.list_response(res, objs, rev, opts, &filter));
                     }
-                    if !self
-                        .cache
-                        .wait_for(rv, super::CONSISTENT_READ_TIMEOUT)
-                        .await
-                    {
-                        return Err(ApiError::timeout(format!(
-                            "Too large resource version: {rv}, current: {}",
-                            self.cache.revision()
-                        )));
-                    }
+                    self.wait_for_revision(rv).await?;
                 }
                 _ => {
                     self.consistent_revision().await?;
@@ -329,16 +327,7 @@ impl Registry {
             None
         } else {
             let rv = parse_rv(&rv)?;
-            if !self
-                .cache
-                .wait_for(rv, super::CONSISTENT_READ_TIMEOUT)
-                .await
-            {
-                return Err(ApiError::timeout(format!(
-                    "Too large resource version: {rv}, current: {}",
-                    self.cache.revision()
-                )));
-            }
+            self.wait_for_revision(rv).await?;
             if initial {
                 None
             } else {

@@ -150,25 +150,43 @@ impl Registry {
                     Err(e) => Err(e.into()),
                 };
             }
-            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("resourceVersion");
-            }
-            let bytes = serde_json::to_vec(&res.to_storage(&new)).map_err(ApiError::internal)?;
-            match self.store.update(&key, bytes.into(), kv.mod_revision).await {
-                Ok(rev) => {
-                    crate::watch_cache::set_rv(&mut new, rev);
-                    return Ok(WriteResult {
-                        object: new,
-                        warnings: vec![],
-                        created: false,
-                    });
-                }
-                Err(k8rs_store::Error::Conflict { .. }) => continue,
-                Err(k8rs_store::Error::NotFound(_)) => return Err(ApiError::not_found(info, name)),
-                Err(e) => return Err(e.into()),
+            if self
+                .write_if_unchanged(res, &key, name, &mut new, kv.mod_revision)
+                .await?
+            {
+                return Ok(WriteResult {
+                    object: new,
+                    warnings: vec![],
+                    created: false,
+                });
             }
         }
         Err(ApiError::conflict(info, name))
+    }
+
+    /// Write `new` over `key` if the key is still at revision `expected`; `Ok(false)` when
+    /// another writer got there first (the caller retries). Sets the new resourceVersion.
+    pub(crate) async fn write_if_unchanged(
+        &self,
+        res: &Resource,
+        key: &str,
+        name: &str,
+        new: &mut Value,
+        expected: k8rs_store::Revision,
+    ) -> ApiResult<bool> {
+        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        let bytes = serde_json::to_vec(&res.to_storage(new)).map_err(ApiError::internal)?;
+        match self.store.update(key, bytes.into(), expected).await {
+            Ok(rev) => {
+                crate::watch_cache::set_rv(new, rev);
+                Ok(true)
+            }
+            Err(k8rs_store::Error::Conflict { .. }) => Ok(false),
+            Err(k8rs_store::Error::NotFound(_)) => Err(ApiError::not_found(res.info(), name)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Combine the requested object with the stored one: system metadata is kept, the
