@@ -128,6 +128,11 @@ impl ServerProcess {
         })
     }
 
+    /// CPU time (user + system) the server has used so far.
+    pub fn cpu_time(&self) -> io::Result<Duration> {
+        process_cpu_time(&self.pid().to_string())
+    }
+
     /// Stops the server with SIGTERM (SIGKILL after `grace`); returns how long it took.
     pub fn stop(mut self, grace: Duration) -> io::Result<Duration> {
         let begun = Instant::now();
@@ -183,6 +188,27 @@ pub fn parse_memory(status: &str) -> Option<Memory> {
     })
 }
 
+/// CPU time (user + system) used so far by process `pid` (a number, or `self`).
+pub fn process_cpu_time(pid: &str) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    parse_cpu_ticks(&stat)
+        .filter(|_| ticks_per_second > 0)
+        .map(|ticks| Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unreadable /proc/<pid>/stat"))
+}
+
+/// `utime + stime` in clock ticks from a `/proc/<pid>/stat` line.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces and parentheses; fields after it are plain.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    // After the name: state is field 3, utime field 14, stime field 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -204,6 +230,14 @@ mod tests {
             })
         );
         assert_eq!(parse_memory("Name:\tk8rs\nVmRSS:\t 1 kB\n"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_from_proc_stat() {
+        let stat = "4242 (k8rs (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 \
+                    250 31 0 0 20 0 9 0 12345 900000 5000 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(stat), Some(281));
+        assert_eq!(parse_cpu_ticks("4242 (k8rs) S 1"), None);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use futures::StreamExt;
 use k8rs_bench::api_client::{self, Transport};
-use k8rs_bench::server_process::{free_port, Memory, ServerProcess, StartTimes};
+use k8rs_bench::server_process::{free_port, process_cpu_time, Memory, ServerProcess, StartTimes};
 use k8rs_bench::{millis, Percentiles};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -101,8 +101,56 @@ impl TransportChoice {
     }
 }
 
+/// CPU time the server and the bench process used during a phase.
+#[derive(Default, Clone, Copy)]
+struct CpuUse {
+    server: Duration,
+    bench: Duration,
+}
+
+/// Reads both processes' CPU time at the start of a phase.
+struct CpuMeter {
+    server_pid: String,
+    server_start: Duration,
+    bench_start: Duration,
+}
+
+impl CpuMeter {
+    fn start(server_pid: u32) -> CpuMeter {
+        let server_pid = server_pid.to_string();
+        CpuMeter {
+            server_start: process_cpu_time(&server_pid).unwrap_or_default(),
+            bench_start: process_cpu_time("self").unwrap_or_default(),
+            server_pid,
+        }
+    }
+
+    fn finish(self) -> CpuUse {
+        let now = |pid: &str| process_cpu_time(pid).unwrap_or_default();
+        CpuUse {
+            server: now(&self.server_pid).saturating_sub(self.server_start),
+            bench: now("self").saturating_sub(self.bench_start),
+        }
+    }
+}
+
+impl CpuUse {
+    /// Microseconds of (server, bench) CPU per operation.
+    fn per_op(self, ops: usize) -> (String, String) {
+        let micros = |cpu: Duration| {
+            if ops == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.0}", cpu.as_secs_f64() * 1e6 / ops as f64)
+            }
+        };
+        (micros(self.server), micros(self.bench))
+    }
+}
+
 /// What a closed-loop phase measured.
 struct Outcome {
+    cpu: CpuUse,
     completed: usize,
     errors: usize,
     first_error: Option<String>,
@@ -112,6 +160,7 @@ struct Outcome {
 
 /// What a watch phase measured.
 struct WatchOutcome {
+    cpu: CpuUse,
     writes: usize,
     write_elapsed: Duration,
     delivered: usize,
@@ -199,8 +248,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
         println!();
         println!("transport: {transport}; negotiated {versions:?}");
         println!(
-            "{:<14} {:>7} {:>10} {:>9} {:>9} {:>7}  notes",
-            "phase", "clients", "per s", "p50 ms", "p99 ms", "errors"
+            "{:<14} {:>7} {:>10} {:>9} {:>9} {:>7} {:>8} {:>8}  notes",
+            "phase", "clients", "per s", "p50 ms", "p99 ms", "errors", "srv µs", "cli µs"
         );
         let tag = match transport {
             Transport::Http1PerClient => "h1",
@@ -209,7 +258,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         for &n in &args.clients {
             let clients = &pool[..n];
             let prefix = format!("create-{tag}-{n}");
-            let outcome = closed_loop(clients, phase, move |client, c, i| {
+            let outcome = closed_loop(clients, phase, server.pid(), move |client, c, i| {
                 let name = format!("{prefix}-{c}-{i}");
                 async move {
                     let api: Api<ConfigMap> = Api::namespaced(client, CREATE_NAMESPACE);
@@ -224,7 +273,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         }
         for &n in &args.clients {
             let names = Arc::new(list_names.clone());
-            let outcome = closed_loop(&pool[..n], phase, move |client, c, i| {
+            let outcome = closed_loop(&pool[..n], phase, server.pid(), move |client, c, i| {
                 let names = Arc::clone(&names);
                 async move {
                     let name = &names[(c * 31 + i) % names.len()];
@@ -237,21 +286,26 @@ async fn run(args: Args) -> Result<(), BoxError> {
         }
         for &n in &args.clients {
             let expected = args.list_size;
-            let outcome = closed_loop(&pool[..n], phase, move |client, _, _| async move {
-                let api: Api<ConfigMap> = Api::namespaced(client, LIST_NAMESPACE);
-                let list = api
-                    .list(&ListParams::default())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if list.items.len() == expected {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "the list had {} items, not {expected}",
-                        list.items.len()
-                    ))
-                }
-            })
+            let outcome = closed_loop(
+                &pool[..n],
+                phase,
+                server.pid(),
+                move |client, _, _| async move {
+                    let api: Api<ConfigMap> = Api::namespaced(client, LIST_NAMESPACE);
+                    let list = api
+                        .list(&ListParams::default())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if list.items.len() == expected {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "the list had {} items, not {expected}",
+                            list.items.len()
+                        ))
+                    }
+                },
+            )
             .await;
             print_outcome(
                 &format!("list ({})", args.list_size),
@@ -268,7 +322,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
                     None => ("max".to_string(), "max".to_string()),
                 };
                 let tag = format!("watch-{tag}-{pace}-{n}");
-                let outcome = watch_phase(&pool[..n], writer, phase, rate, base, &tag).await?;
+                let outcome =
+                    watch_phase(&pool[..n], writer, phase, rate, base, &tag, server.pid()).await?;
                 print_watch_outcome(&format!("watch ({label})"), n, &outcome);
             }
         }
@@ -366,11 +421,17 @@ fn config_map(name: &str, extra: BTreeMap<String, String>) -> ConfigMap {
 }
 
 /// Every client runs `op(client, client_index, iteration)` back to back for `duration`.
-async fn closed_loop<F, Fut>(clients: &[Client], duration: Duration, op: F) -> Outcome
+async fn closed_loop<F, Fut>(
+    clients: &[Client],
+    duration: Duration,
+    server_pid: u32,
+    op: F,
+) -> Outcome
 where
     F: Fn(Client, usize, usize) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
+    let cpu = CpuMeter::start(server_pid);
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = clients
@@ -412,6 +473,7 @@ where
         }
     }
     Outcome {
+        cpu: cpu.finish(),
         completed: latencies.len(),
         errors,
         first_error,
@@ -429,6 +491,7 @@ async fn watch_phase(
     rate: Option<u32>,
     base: Instant,
     tag: &str,
+    server_pid: u32,
 ) -> Result<WatchOutcome, BoxError> {
     let writes_api: Api<ConfigMap> = Api::namespaced(writer, WATCH_NAMESPACE);
     let from = writes_api
@@ -463,6 +526,7 @@ async fn watch_phase(
         .collect();
     established.wait().await;
 
+    let cpu = CpuMeter::start(server_pid);
     let started = Instant::now();
     let deadline = started + duration;
     let mut writes = 0;
@@ -502,6 +566,7 @@ async fn watch_phase(
     }
     let expected = writes * watchers.len();
     Ok(WatchOutcome {
+        cpu: cpu.finish(),
         writes,
         write_elapsed,
         delivered: latencies.len(),
@@ -592,7 +657,9 @@ fn print_header(args: &Args, binary: &Path, data_dir: &Path) {
         "machine: {cpu}, {cores} cores (shared by the server and the bench clients)\n\
          data dir: {}\n\
          each phase runs {} s; ConfigMaps carry a {PAYLOAD_SIZE}-byte value; \
-         clients send their next request as soon as the previous one answered",
+         clients send their next request as soon as the previous one answered;\n\
+         srv µs / cli µs: CPU time of the server / of this bench process per request \
+         (watch: per event delivered)",
         data_dir.display(),
         args.seconds
     );
@@ -640,8 +707,9 @@ fn print_outcome(
     if let Some(e) = &outcome.first_error {
         notes.push(format!("first error: {e}"));
     }
+    let (server_cpu, bench_cpu) = outcome.cpu.per_op(outcome.completed);
     println!(
-        "{phase:<14} {clients:>7} {rate:>10.0} {p50:>9} {p99:>9} {:>7}  {}",
+        "{phase:<14} {clients:>7} {rate:>10.0} {p50:>9} {p99:>9} {:>7} {server_cpu:>8} {bench_cpu:>8}  {}",
         outcome.errors,
         notes.join("; ")
     );
@@ -660,8 +728,9 @@ fn print_watch_outcome(phase: &str, watchers: usize, outcome: &WatchOutcome) {
     if let Some(e) = &outcome.first_error {
         notes.push(format!("first error: {e}"));
     }
+    let (server_cpu, bench_cpu) = outcome.cpu.per_op(outcome.delivered);
     println!(
-        "{phase:<14} {watchers:>7} {rate:>10.0} {p50:>9} {p99:>9} {:>7}  {}",
+        "{phase:<14} {watchers:>7} {rate:>10.0} {p50:>9} {p99:>9} {:>7} {server_cpu:>8} {bench_cpu:>8}  {}",
         outcome.errors,
         notes.join("; ")
     );
