@@ -80,16 +80,12 @@ pub fn partial_metadata(obj: &Value) -> Value {
 }
 
 /// `PartialObjectMetadataList` of a list response.
-pub fn partial_metadata_list(list: &Value) -> Value {
-    let items: Vec<Value> = list
-        .get("items")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(partial_metadata).collect())
-        .unwrap_or_default();
+pub fn partial_metadata_list(list: &crate::registry::ListResult) -> Value {
+    let items: Vec<Value> = list.items.iter().map(|o| partial_metadata(o)).collect();
     json!({
         "kind": "PartialObjectMetadataList",
         "apiVersion": "meta.k8s.io/v1",
-        "metadata": list.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        "metadata": list.metadata,
         "items": items,
     })
 }

@@ -55,6 +55,16 @@ pub struct CacheEvent {
     pub prev: Option<Arc<Value>>,
     /// Revision of the change.
     pub revision: Revision,
+    /// `object` serialised, once, for every watcher that sends it unchanged.
+    pub encoded: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl CacheEvent {
+    /// The object's JSON, serialised on first use and shared by all watchers.
+    pub fn encoded_object(&self) -> &bytes::Bytes {
+        self.encoded
+            .get_or_init(|| serde_json::to_vec(&*self.object).unwrap_or_default().into())
+    }
 }
 
 struct ResourceState {
@@ -172,6 +182,7 @@ impl ResourceCache {
                         object: v.clone(),
                         prev: None,
                         revision: 0,
+                        encoded: Default::default(),
                     })
                 })
                 .collect(),
@@ -354,6 +365,7 @@ impl WatchCache {
                     object: Arc::new(obj),
                     prev: prev_obj,
                     revision: kv.mod_revision,
+                    encoded: Default::default(),
                 }
             }
             Event::Delete { prev, revision } => {
@@ -368,6 +380,7 @@ impl WatchCache {
                     object: Arc::new(obj),
                     prev: Some(prev_obj),
                     revision,
+                    encoded: Default::default(),
                 }
             }
         };

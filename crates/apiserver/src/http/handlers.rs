@@ -294,10 +294,7 @@ async fn serve_resource(
         }
         (Method::GET, None) => {
             let list = registry.list(res, ns, &list_options(&q)?).await?;
-            Ok(responses::json(
-                StatusCode::OK,
-                &responses::list(res, list, repr, include),
-            ))
+            Ok(responses::list(res, &list, repr, include))
         }
         (Method::POST, None) => {
             let opts = write_options(&q, &req, None)?;
@@ -466,7 +463,17 @@ fn watch_response(
         // The guard lives as long as the stream: the watcher count drops when it ends.
         let _ = &guard;
         let object = match (repr, ev.type_) {
-            (_, "BOOKMARK") | (_, "ERROR") | (Representation::Object, _) => (*ev.object).clone(),
+            (_, "BOOKMARK") | (_, "ERROR") | (Representation::Object, _) => {
+                // `{"type":"…","object":<shared serialisation>}`: no per-watcher encoding.
+                let object = ev.encoded_object();
+                let mut line = Vec::with_capacity(object.len() + 32);
+                line.extend_from_slice(b"{\"type\":\"");
+                line.extend_from_slice(ev.type_.as_bytes());
+                line.extend_from_slice(b"\",\"object\":");
+                line.extend_from_slice(&object);
+                line.extend_from_slice(b"}\n");
+                return Ok(bytes::Bytes::from(line));
+            }
             (Representation::Metadata, _) => table::partial_metadata(&ev.object),
             (Representation::Table, _) => {
                 let meta = json!({"resourceVersion": ev.object.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});

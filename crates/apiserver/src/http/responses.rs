@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::registry::Resource;
+use crate::registry::{ListResult, Resource};
 use crate::table::{self, IncludeObject, Representation};
 
 /// A JSON response.
@@ -38,18 +38,32 @@ pub fn object(res: &Resource, obj: &Value, repr: Representation, include: Includ
 }
 
 /// A list in the representation the client asked for.
-pub fn list(res: &Resource, list: Value, repr: Representation, include: IncludeObject) -> Value {
+pub fn list(
+    res: &Resource,
+    list: &ListResult,
+    repr: Representation,
+    include: IncludeObject,
+) -> Response {
     match repr {
-        Representation::Object => list,
-        Representation::Metadata => table::partial_metadata_list(&list),
-        Representation::Table => {
-            let meta = list.get("metadata").cloned().unwrap_or_default();
-            let items = list
-                .get("items")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            table::to_table(res.strategy.as_ref(), items.iter(), meta, include, true)
-        }
+        Representation::Object => match serde_json::to_vec(list) {
+            Ok(bytes) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => crate::status::ApiError::internal(e).into_response(),
+        },
+        Representation::Metadata => json(StatusCode::OK, &table::partial_metadata_list(list)),
+        Representation::Table => json(
+            StatusCode::OK,
+            &table::to_table(
+                res.strategy.as_ref(),
+                list.items.iter().map(|o| &**o),
+                list.metadata.clone(),
+                include,
+                true,
+            ),
+        ),
     }
 }

@@ -29,7 +29,7 @@ use crate::watch_cache::{ResourceCache, WatchCache};
 
 pub use admission::kubernetes_service_ip;
 pub use delete::DeleteOptions;
-pub use read::{ListOptions, WatchEvent, WatchOptions};
+pub use read::{ListOptions, ListResult, WatchEvent, WatchOptions};
 pub use subresources::{to_scale, ScaleChange};
 pub use update::Part;
 

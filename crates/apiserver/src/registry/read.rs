@@ -43,6 +43,21 @@ pub struct WatchOptions {
     pub timeout: Option<Duration>,
 }
 
+/// A LIST response: `<Kind>List` whose items are shared with the cache and serialised
+/// without copying.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListResult {
+    /// `<Kind>List`.
+    pub kind: String,
+    /// The resource's group version.
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// `resourceVersion`, `continue`, `remainingItemCount`.
+    pub metadata: Value,
+    /// The objects.
+    pub items: Vec<Arc<Value>>,
+}
+
 /// One event sent to a watcher.
 #[derive(Debug, Clone)]
 pub struct WatchEvent {
@@ -50,6 +65,18 @@ pub struct WatchEvent {
     pub type_: &'static str,
     /// The object (a `Status` for `ERROR`).
     pub object: Arc<Value>,
+    /// The cache event `object` is, unchanged; its serialisation is shared.
+    pub source: Option<Arc<CacheEvent>>,
+}
+
+impl WatchEvent {
+    /// The object's JSON.
+    pub fn encoded_object(&self) -> bytes::Bytes {
+        match &self.source {
+            Some(ev) => ev.encoded_object().clone(),
+            None => serde_json::to_vec(&*self.object).unwrap_or_default().into(),
+        }
+    }
 }
 
 /// Label and field selectors of one request, checked against this resource.
@@ -204,7 +231,7 @@ impl Registry {
         res: &Resource,
         namespace: Option<&str>,
         opts: &ListOptions,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<ListResult> {
         let filter = Filter::new(res, opts)?;
         let prefix = res.list_prefix(namespace);
         let (objects, revision): (Vec<Arc<Value>>, i64) = if let Some(token) =
@@ -265,7 +292,7 @@ impl Registry {
         revision: i64,
         opts: &ListOptions,
         filter: &Filter,
-    ) -> Value {
+    ) -> ListResult {
         let info = res.info();
         let mut items = Vec::new();
         let mut iter = objects
@@ -283,7 +310,7 @@ impl Registry {
                 Some(super::meta::namespace(&obj)).filter(|n| !n.is_empty()),
                 super::meta::name(&obj),
             );
-            items.push(obj.clone());
+            items.push(obj);
         }
         let mut metadata = json!({"resourceVersion": revision.to_string()});
         if more {
@@ -297,12 +324,12 @@ impl Registry {
                 metadata["remainingItemCount"] = json!(remaining);
             }
         }
-        json!({
-            "kind": format!("{}List", info.kind),
-            "apiVersion": info.api_version(),
-            "metadata": metadata,
-            "items": items.iter().map(|o| (**o).clone()).collect::<Vec<_>>(),
-        })
+        ListResult {
+            kind: format!("{}List", info.kind),
+            api_version: info.api_version(),
+            metadata,
+            items,
+        }
     }
 
     /// Start a WATCH: returns a channel of events that ends on timeout, when the watcher
@@ -355,6 +382,7 @@ impl Registry {
                     meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
                 }
                 WatchEvent {
+                    source: None,
                     type_: "BOOKMARK",
                     object: Arc::new(
                         json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta}),
@@ -398,7 +426,7 @@ impl Registry {
                         Err(broadcast::error::RecvError::Lagged(_)) => {
                             // Too slow: end the watch; the client re-lists.
                             let status = ApiError::expired("the watcher fell too far behind; restart the watch").to_status();
-                            let _ = tx.send(WatchEvent { type_: "ERROR", object: Arc::new(status) }).await;
+                            let _ = tx.send(WatchEvent { type_: "ERROR", object: Arc::new(status), source: None }).await;
                             return;
                         }
                         Err(broadcast::error::RecvError::Closed) => return,
@@ -412,7 +440,7 @@ impl Registry {
 
 /// Map a cache event to what a filtered watcher sees: an object that stops matching is
 /// DELETED for it, one that starts matching is ADDED (upstream's `watchCacheEvent` rules).
-fn translate(res: &Resource, filter: &Filter, ev: &CacheEvent) -> Option<WatchEvent> {
+fn translate(res: &Resource, filter: &Filter, ev: &Arc<CacheEvent>) -> Option<WatchEvent> {
     let object = res.external(&ev.object);
     let now = filter.matches(res, &object);
     let before = ev
@@ -430,5 +458,11 @@ fn translate(res: &Resource, filter: &Filter, ev: &CacheEvent) -> Option<WatchEv
         },
         EventType::Deleted => (before || now).then_some("DELETED")?,
     };
-    Some(WatchEvent { type_, object })
+    // Unconverted objects reuse the event's one serialisation.
+    let source = (!res.converts()).then(|| ev.clone());
+    Some(WatchEvent {
+        type_,
+        object,
+        source,
+    })
 }
