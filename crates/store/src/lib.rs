@@ -122,7 +122,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<Revision>;
 
     /// Replace `key`'s value if its `mod_revision` is still `expected`; fails with
-    /// `NotFound` or `Conflict`. Keeps an existing lease. Returns the new revision.
+    /// `NotFound` or `Conflict`. Keeps an existing lease and restarts its TTL (an Event
+    /// expires an hour after its last write). Returns the new revision.
     async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<Revision>;
 
     /// Delete `key`, if `expected` is given only when its `mod_revision` still matches.

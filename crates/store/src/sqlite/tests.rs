@@ -453,6 +453,31 @@ async fn ttl_expiry_deletes_with_an_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_restarts_the_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, options());
+    let ttl = Duration::from_millis(600);
+    let mut rev = store
+        .create("/events/e", value("0"), Some(ttl))
+        .await
+        .unwrap();
+    // Writes every 200 ms for 1.2 s: twice the TTL, yet never 600 ms without a write.
+    for i in 1..=6 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        rev = store
+            .update("/events/e", value(&i.to_string()), rev)
+            .await
+            .expect("the key must still exist while it is being written");
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        store.get("/events/e").await.unwrap(),
+        None,
+        "expires after the last write's TTL"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_survive_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(

@@ -277,6 +277,13 @@ impl Apply<'_> {
             lease: latest.lease,
             value: value.clone(),
         })?;
+        if latest.lease > 0 {
+            // A write restarts the lease's TTL, as the API server re-attaches a fresh lease
+            // to every Event write on etcd.
+            self.conn
+                .prepare_cached("UPDATE kine_lease SET expires_at_ms = ?1 + ttl_ms WHERE id = ?2")?
+                .execute(params![unix_millis(SystemTime::now()), latest.lease])?;
+        }
         self.events.push(row.event(Some(&latest)));
         Ok(Ok(Written::Revision(row.id)))
     }
