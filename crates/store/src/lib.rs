@@ -2,7 +2,7 @@
 //!
 //! Keys follow etcd's layout (`/registry/<resource>/<namespace>/<name>`); values are the
 //! objects' JSON bytes. One global revision counter orders every write and becomes
-//! `metadata.resourceVersion`. Backends: [`sqlite`] (embedded, kine-style).
+//! `metadata.resourceVersion`. Backends: [`sqlite`] (embedded, kine-style) and [`etcd`].
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
+pub mod etcd;
 pub mod sqlite;
 
 /// A global, monotonically increasing write revision (etcd's `mod_revision`).
