@@ -108,10 +108,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server and waits until it is ready; panics (with its log) if it is not.
     pub fn start() -> TestServer {
+        Self::start_with_args(&[])
+    }
+
+    /// Like [`start`](TestServer::start) with extra `k8rs server` flags (e.g. `--store etcd`).
+    pub fn start_with_args(extra: &[&str]) -> TestServer {
         let binary = k8rs_binary();
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(&binary) {
+            match Self::try_start(&binary, extra) {
                 Ok(server) => return server,
                 // Another process may grab the port between our probe and the server's
                 // bind; that shows as an early exit. A server that hangs is not retried.
@@ -124,7 +129,7 @@ impl TestServer {
         panic!("k8rs server did not become ready: {last_failure}");
     }
 
-    fn try_start(binary: &Path) -> Result<TestServer, StartFailure> {
+    fn try_start(binary: &Path, extra: &[&str]) -> Result<TestServer, StartFailure> {
         let data_dir = tempfile::Builder::new()
             .prefix("k8rs-e2e-data-")
             .tempdir()
@@ -148,6 +153,7 @@ impl TestServer {
             .arg(data_dir.path())
             .args(["--bind-address", "127.0.0.1", "--secure-port"])
             .arg(port.to_string())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log_for_stdout)
             .stderr(log)

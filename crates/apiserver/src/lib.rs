@@ -6,6 +6,7 @@
 //! [`watch_cache`], which follows the store's watch.
 
 pub mod authn;
+pub mod compactor;
 pub mod config;
 pub mod discovery;
 pub mod http;

@@ -31,8 +31,20 @@ pub async fn run(
             k8rs_store::sqlite::SqliteStore::open(&path)
                 .map_err(|e| anyhow::anyhow!("cannot open the store at {}: {e}", path.display()))?
         }
-        StoreKind::Etcd(_) => {
-            anyhow::bail!("the etcd store is not available in this build yet; use --store sqlite")
+        StoreKind::Etcd(endpoints) => {
+            let etcd: Arc<dyn k8rs_store::Store> = k8rs_store::etcd::EtcdStore::connect(endpoints)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot reach etcd at {}: {e}; start etcd or fix --etcd-servers",
+                        endpoints.join(",")
+                    )
+                })?;
+            tokio::spawn(crate::compactor::run(
+                etcd.clone(),
+                crate::compactor::INTERVAL,
+            ));
+            etcd
         }
     };
     let pki = Pki::load_or_create(&config.data_dir, config.bind_address, &config.tls_sans)?;
