@@ -122,7 +122,6 @@ fn on_etcd(version: KubectlVersion) {
     ]);
     assert_eq!(replicas.trim(), "3");
     drop(watch);
-    drop(k);
     drop(server);
 
     // A new server on the same etcd (fresh data dir: only the objects live in etcd).

@@ -51,7 +51,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(350)).await;
         task.abort();
         assert!(
-            store.compacted_revision().await.unwrap() >= r1 + 1,
+            store.compacted_revision().await.unwrap() > r1,
             "history up to the first tick is compacted"
         );
         assert!(matches!(
