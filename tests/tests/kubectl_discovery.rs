@@ -96,4 +96,20 @@ kubectl_tests! {
         let groups = json["status"]["userInfo"]["groups"].as_array().cloned().unwrap_or_default();
         assert!(groups.contains(&"system:masters".into()), "{json}");
     }
+
+    /// Deprecated APIs warn as upstream 1.33 does, and the `kubernetes` Service and its
+    /// Endpoints point at the API server.
+    fn deprecated_endpoints_warn(k) {
+        let out = k.cmd(["get", "endpoints", "kubernetes"]).output();
+        assert!(out.status.success(), "{}", k8rs_e2e::render(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_contains(
+            &stderr,
+            "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice",
+        );
+        let port = k.server().port().to_string();
+        assert_contains(&String::from_utf8_lossy(&out.stdout), &format!("127.0.0.1:{port}"));
+        let svc = k.ok(["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+        assert_eq!(svc.trim(), "10.43.0.1");
+    }
 }

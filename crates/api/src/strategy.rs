@@ -137,6 +137,12 @@ pub trait Strategy: Send + Sync + 'static {
         spec_changed(new, old)
     }
 
+    /// The deprecation warning upstream sends (as a `Warning` header) on every request to
+    /// this resource version, e.g. core/v1 Endpoints in 1.33.
+    fn deprecation_warning(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Validation on create, in upstream's wording (`422 Invalid` when non-empty).
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         crate::validation::validate(self.info(), obj, None)

@@ -17,7 +17,9 @@ pub fn resources() -> Vec<ResourceStrategy> {
     vec![
         ResourceStrategy::new(V1, "Binding", "bindings", NAMESPACED, &DEFAULT).verbs(&["create"]),
         ResourceStrategy::new(V1, "ConfigMap", "configmaps", NAMESPACED, &p::CONFIG_MAP).short(&["cm"]),
-        ResourceStrategy::new(V1, "Endpoints", "endpoints", NAMESPACED, &p::ENDPOINTS).short(&["ep"]),
+        ResourceStrategy::new(V1, "Endpoints", "endpoints", NAMESPACED, &p::ENDPOINTS)
+            .short(&["ep"])
+            .deprecated("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"),
         ResourceStrategy::new(V1, "Event", "events", NAMESPACED, &events::EVENT).short(&["ev"]).fields(event_field),
         ResourceStrategy::new(V1, "LimitRange", "limitranges", NAMESPACED, &DEFAULT).short(&["limits"]),
         ResourceStrategy::new(V1, "Namespace", "namespaces", CLUSTER, &p::NAMESPACE)

@@ -91,6 +91,7 @@ pub struct ResourceStrategy {
     create_hook: Option<fn(&mut Value)>,
     update_hook: Option<fn(&mut Value, &Value)>,
     generation_on_annotations: bool,
+    deprecation: Option<&'static str>,
 }
 
 impl ResourceStrategy {
@@ -123,6 +124,7 @@ impl ResourceStrategy {
             create_hook: None,
             update_hook: None,
             generation_on_annotations: false,
+            deprecation: None,
         }
     }
 
@@ -182,6 +184,12 @@ impl ResourceStrategy {
         self
     }
 
+    /// Deprecated in this version: every request gets this warning.
+    pub fn deprecated(mut self, warning: &'static str) -> Self {
+        self.deprecation = Some(warning);
+        self
+    }
+
     /// Extra create-time rule (after the status rule).
     pub fn on_create(mut self, hook: fn(&mut Value)) -> Self {
         self.create_hook = Some(hook);
@@ -238,6 +246,10 @@ impl Strategy for ResourceStrategy {
 
     fn tracks_generation(&self) -> bool {
         self.generation
+    }
+
+    fn deprecation_warning(&self) -> Option<&'static str> {
+        self.deprecation
     }
 
     fn bumps_generation(&self, new: &Value, old: &Value) -> bool {

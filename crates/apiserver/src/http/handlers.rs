@@ -133,7 +133,13 @@ async fn serve(state: &Arc<AppState>, req: Request) -> ApiResult<Response> {
                 .resource(&info.group, &info.version, &info.resource)
                 .cloned()
             {
-                serve_resource(state, &res, &info, req).await
+                let mut resp = serve_resource(state, &res, &info, req)
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response);
+                if let Some(warning) = res.strategy.deprecation_warning() {
+                    responses::add_warning(&mut resp, warning);
+                }
+                Ok(resp)
             } else if crate::discovery::is_review(&info) {
                 serve_review(&info, req).await
             } else {

@@ -17,12 +17,16 @@ pub fn json(status: StatusCode, body: &Value) -> Response {
 pub fn json_with_warnings(status: StatusCode, body: &Value, warnings: &[String]) -> Response {
     let mut resp = json(status, body);
     for w in warnings {
-        let text = format!("299 - {:?}", w);
-        if let Ok(v) = HeaderValue::from_str(&text) {
-            resp.headers_mut().append(header::WARNING, v);
-        }
+        add_warning(&mut resp, w);
     }
     resp
+}
+
+/// Add a `Warning: 299 - "<text>"` header.
+pub fn add_warning(resp: &mut Response, text: &str) {
+    if let Ok(v) = HeaderValue::from_str(&format!("299 - {text:?}")) {
+        resp.headers_mut().append(header::WARNING, v);
+    }
 }
 
 /// One object in the representation the client asked for.
