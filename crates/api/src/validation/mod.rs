@@ -15,8 +15,10 @@ pub mod meta;
 pub mod names;
 pub mod path;
 mod pod;
+mod pod_scheduling;
 mod quantity;
 mod rbac;
+mod security_context;
 mod small_groups;
 
 use k8s_openapi::api;

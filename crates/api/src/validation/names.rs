@@ -96,6 +96,33 @@ pub fn is_dns1123_subdomain(v: &str) -> Vec<String> {
     errs
 }
 
+const DNS1123_LABEL_WITH_UNDERSCORE_FMT: &str = "_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?";
+const DNS1123_SUBDOMAIN_WITH_UNDERSCORE_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '_', '-' or '.', and must start and end with an alphanumeric character";
+
+fn dns1123_subdomain_with_underscore_fmt() -> String {
+    format!("{DNS1123_LABEL_WITH_UNDERSCORE_FMT}(\\.{DNS1123_LABEL_WITH_UNDERSCORE_FMT})*")
+}
+
+static DNS1123_SUBDOMAIN_WITH_UNDERSCORE: Lazy<Regex> =
+    Lazy::new(|| anchored(&dns1123_subdomain_with_underscore_fmt()));
+
+/// `IsDNS1123SubdomainWithUnderscore`: a DNS subdomain whose labels may hold (and start with)
+/// `_`, as DNS search domains may (e.g. SRV-style `_sip._tcp.example.com`).
+pub fn is_dns1123_subdomain_with_underscore(v: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if v.len() > 253 {
+        errs.push(max_len_error(253));
+    }
+    if !DNS1123_SUBDOMAIN_WITH_UNDERSCORE.is_match(v) {
+        errs.push(regex_error(
+            DNS1123_SUBDOMAIN_WITH_UNDERSCORE_ERR,
+            &dns1123_subdomain_with_underscore_fmt(),
+            &["example.com"],
+        ));
+    }
+    errs
+}
+
 pub fn is_dns1035_label(v: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if v.len() > 63 {

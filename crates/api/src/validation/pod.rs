@@ -15,7 +15,12 @@ use super::names::{
     is_relaxed_env_var_name, is_valid_port_name, is_valid_port_num,
 };
 use super::path::FieldPath;
+use super::pod_scheduling::{
+    validate_affinity, validate_pod_dns_config, validate_tolerations,
+    validate_topology_spread_constraints,
+};
 use super::quantity;
+use super::security_context::{validate_container_security_context, validate_pod_security_context};
 use crate::FieldError;
 
 const FILE_MODE_ERROR: &str = "must be a number between 0 and 0777 (octal), both inclusive";
@@ -68,9 +73,12 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath) -> Vec<FieldError> {
     let volumes = spec.volumes.as_deref().unwrap_or_default();
     let mut errs = validate_volumes(volumes, &path.child("volumes"));
     let volume_names: HashSet<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
+    // `hostUsers` defaults to true (the host's user namespace).
+    let host_users = spec.host_users.unwrap_or(true);
     errs.extend(validate_containers(
         &spec.containers,
         &volume_names,
+        host_users,
         &path.child("containers"),
     ));
     let init = spec.init_containers.as_deref().unwrap_or_default();
@@ -78,6 +86,7 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath) -> Vec<FieldError> {
         init,
         &spec.containers,
         &volume_names,
+        host_users,
         &path.child("initContainers"),
     ));
     errs.extend(validate_restart_policy(
@@ -91,12 +100,34 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath) -> Vec<FieldError> {
         other => errs.push(FieldError::not_supported(
             path.child("dnsPolicy"),
             other,
-            &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"],
+            &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
         )),
     }
     errs.extend(validate_labels(
         spec.node_selector.as_ref(),
         &path.child("nodeSelector"),
+    ));
+    if let Some(sc) = &spec.security_context {
+        errs.extend(validate_pod_security_context(
+            sc,
+            spec.host_pid.unwrap_or(false),
+            spec.share_process_namespace,
+            &path.child("securityContext"),
+        ));
+    }
+    if let Some(a) = &spec.affinity {
+        errs.extend(validate_affinity(a, &path.child("affinity")));
+    }
+    errs.extend(validate_pod_dns_config(
+        spec.dns_config.as_ref(),
+        dns,
+        &path.child("dnsConfig"),
+    ));
+    errs.extend(validate_topology_spread_constraints(
+        spec.topology_spread_constraints
+            .as_deref()
+            .unwrap_or_default(),
+        &path.child("topologySpreadConstraints"),
     ));
     for (field, v) in [
         ("serviceAccountName", &spec.service_account_name),
@@ -129,34 +160,10 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath) -> Vec<FieldError> {
         // Negative values are tolerated upstream for backward compatibility (set to 1).
         let _ = g;
     }
-    for (i, t) in spec.tolerations.iter().flatten().enumerate() {
-        let tp = path.child("tolerations").index(i);
-        match t.operator.as_deref().unwrap_or("") {
-            "" | "Equal" | "Exists" => {}
-            op => errs.push(FieldError::not_supported(
-                tp.child("operator"),
-                op,
-                &["Equal", "Exists"],
-            )),
-        }
-        if t.operator.as_deref() == Some("Exists")
-            && t.value.as_deref().is_some_and(|v| !v.is_empty())
-        {
-            errs.push(FieldError::invalid(
-                tp.child("operator"),
-                t.value.clone().unwrap_or_default(),
-                "value must be empty when `operator` is 'Exists'",
-            ));
-        }
-        match t.effect.as_deref().unwrap_or("") {
-            "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute" => {}
-            e => errs.push(FieldError::not_supported(
-                tp.child("effect"),
-                e,
-                &["NoExecute", "NoSchedule", "PreferNoSchedule"],
-            )),
-        }
-    }
+    errs.extend(validate_tolerations(
+        spec.tolerations.as_deref().unwrap_or_default(),
+        &path.child("tolerations"),
+    ));
     errs
 }
 
@@ -175,6 +182,7 @@ fn validate_restart_policy(policy: &str, path: &FieldPath) -> Vec<FieldError> {
 fn validate_containers(
     containers: &[Container],
     volumes: &HashSet<&str>,
+    host_users: bool,
     path: &FieldPath,
 ) -> Vec<FieldError> {
     if containers.is_empty() {
@@ -184,7 +192,7 @@ fn validate_containers(
     let mut names = HashSet::new();
     for (i, c) in containers.iter().enumerate() {
         let cp = path.index(i);
-        errs.extend(validate_container_common(c, volumes, &cp));
+        errs.extend(validate_container_common(c, volumes, host_users, &cp));
         if !names.insert(c.name.as_str()) {
             errs.push(FieldError::duplicate(cp.child("name"), c.name.as_str()));
         }
@@ -203,13 +211,14 @@ fn validate_init_containers(
     init: &[Container],
     regular: &[Container],
     volumes: &HashSet<&str>,
+    host_users: bool,
     path: &FieldPath,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut names: HashSet<&str> = regular.iter().map(|c| c.name.as_str()).collect();
     for (i, c) in init.iter().enumerate() {
         let cp = path.index(i);
-        errs.extend(validate_container_common(c, volumes, &cp));
+        errs.extend(validate_container_common(c, volumes, host_users, &cp));
         let sidecar = c.restart_policy.as_deref() == Some("Always");
         if let Some(p) = c.restart_policy.as_deref().filter(|p| *p != "Always") {
             errs.push(FieldError::not_supported(
@@ -247,6 +256,7 @@ fn validate_init_containers(
 fn validate_container_common(
     c: &Container,
     volumes: &HashSet<&str>,
+    host_users: bool,
     path: &FieldPath,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -291,6 +301,13 @@ fn validate_container_common(
     }
     if let Some(r) = &c.resources {
         errs.extend(validate_resources(r, &path.child("resources")));
+    }
+    if let Some(sc) = &c.security_context {
+        errs.extend(validate_container_security_context(
+            sc,
+            host_users,
+            &path.child("securityContext"),
+        ));
     }
     errs
 }

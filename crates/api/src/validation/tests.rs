@@ -347,3 +347,37 @@ fn aggregate_message_matches_kubectl_output() {
         "Deployment.apps \"web\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`"
     );
 }
+
+#[test]
+fn scheduling_and_security_rules_apply_to_pods_and_templates() {
+    let spec = json!({
+        "containers": [{"name": "c", "image": "nginx", "securityContext": {"runAsUser": -1}}],
+        "tolerations": [{"key": "k", "operator": "Exists", "value": "v"}],
+        "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": ""}
+        ]}},
+        "topologySpreadConstraints": [{"maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}],
+        "dnsPolicy": "None"
+    });
+    let pod_errors = errors("", "Pod", pod(spec.clone()), None);
+    for expected in [
+        "spec.containers[0].securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive",
+        "spec.tolerations[0].operator: Invalid value: \"v\": value must be empty when `operator` is 'Exists'",
+        "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: Required value: can not be empty",
+        "spec.topologySpreadConstraints[0].maxSkew: Invalid value: 0: must be greater than zero",
+        "spec.dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is None",
+    ] {
+        assert!(pod_errors.iter().any(|e| e == expected), "{expected} not in {pod_errors:?}");
+    }
+    let mut d = deployment(json!({"app": "web"}), json!({"app": "web"}));
+    d["spec"]["template"]["spec"] = spec;
+    let template_errors = errors("apps", "Deployment", d, None);
+    assert!(
+        template_errors.iter().any(|e| e
+            == "spec.template.spec.tolerations[0].operator: Invalid value: \"v\": value must be empty when `operator` is 'Exists'"),
+        "{template_errors:?}"
+    );
+    assert!(template_errors
+        .iter()
+        .any(|e| e == "spec.template.spec.dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is None"));
+}
