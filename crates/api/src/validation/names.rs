@@ -123,6 +123,31 @@ pub fn is_dns1123_subdomain_with_underscore(v: &str) -> Vec<String> {
     errs
 }
 
+const WILDCARD_DNS1123_SUBDOMAIN_ERR: &str = "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character";
+
+fn wildcard_dns1123_subdomain_fmt() -> String {
+    format!("\\*\\.{}", dns1123_subdomain_fmt())
+}
+
+static WILDCARD_DNS1123_SUBDOMAIN: Lazy<Regex> =
+    Lazy::new(|| anchored(&wildcard_dns1123_subdomain_fmt()));
+
+/// `IsWildcardDNS1123Subdomain`: `*.` followed by a DNS subdomain (RFC 1034 section 4.3.3).
+pub fn is_wildcard_dns1123_subdomain(v: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if v.len() > 253 {
+        errs.push(max_len_error(253));
+    }
+    if !WILDCARD_DNS1123_SUBDOMAIN.is_match(v) {
+        errs.push(regex_error(
+            WILDCARD_DNS1123_SUBDOMAIN_ERR,
+            &wildcard_dns1123_subdomain_fmt(),
+            &["*.example.com"],
+        ));
+    }
+    errs
+}
+
 pub fn is_dns1035_label(v: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if v.len() > 63 {

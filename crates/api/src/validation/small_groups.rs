@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -227,48 +227,6 @@ pub fn validate_network_policy(
             }
         }
         *i += 1;
-    }
-    errs
-}
-
-pub fn validate_ingress(ing: &Ingress, _old: Option<&Ingress>) -> Vec<FieldError> {
-    let sp = FieldPath::new("spec");
-    let mut errs = Vec::new();
-    let rules = ing.spec.as_ref().and_then(|s| s.rules.as_ref());
-    for (i, r) in rules.into_iter().flatten().enumerate() {
-        let Some(http) = &r.http else { continue };
-        for (j, p) in http.paths.iter().enumerate() {
-            let pp = sp
-                .child("rules")
-                .index(i)
-                .child("http")
-                .child("paths")
-                .index(j);
-            let path = p.path.as_deref().unwrap_or("");
-            match p.path_type.as_str() {
-                "" => errs.push(FieldError::required(
-                    pp.child("pathType"),
-                    "pathType must be specified",
-                )),
-                "Exact" | "Prefix" if !path.starts_with('/') => errs.push(FieldError::invalid(
-                    pp.child("path"),
-                    path,
-                    "must be an absolute path",
-                )),
-                "ImplementationSpecific" if !path.is_empty() && !path.starts_with('/') => errs
-                    .push(FieldError::invalid(
-                        pp.child("path"),
-                        path,
-                        "must be an absolute path",
-                    )),
-                "Exact" | "Prefix" | "ImplementationSpecific" => {}
-                other => errs.push(FieldError::not_supported(
-                    pp.child("pathType"),
-                    other,
-                    &["Exact", "ImplementationSpecific", "Prefix"],
-                )),
-            }
-        }
     }
     errs
 }
