@@ -9,6 +9,7 @@
 pub mod defaults;
 pub mod field_error;
 pub mod printers;
+pub mod quantity;
 pub mod resources;
 pub mod schema;
 pub mod selectors;

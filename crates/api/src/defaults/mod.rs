@@ -12,6 +12,7 @@ mod core;
 mod decode_error;
 mod networking;
 mod other_groups;
+mod quantities;
 mod rbac;
 mod storage;
 
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::schema::Schema;
 use crate::ResourceInfo;
 
 pub use decode_error::decode_error_message;
@@ -106,6 +108,16 @@ fn typed<T: DeserializeOwned + Serialize>(
     }
     // Go's decoder treats `null` as "leave unset"; serde would reject it for required fields.
     strip_nulls(&mut obj);
+    // Quantities are decoded (and so validated) and re-encoded as upstream's typed decode does.
+    if let Some(schema) = Schema::for_kind(info.group, info.version, info.kind) {
+        quantities::canonicalize(schema, &mut obj).map_err(|e| {
+            format!(
+                "{kind} in version {version:?} cannot be handled as a {kind}: {e}",
+                kind = info.kind,
+                version = info.version
+            )
+        })?;
+    }
     let mut typed: T = match serde_path_to_error::deserialize(&obj) {
         Ok(t) => t,
         Err(e) => return Err(decode_error_message::<T>(info, &obj, &e)),

@@ -281,3 +281,83 @@ fn decode_errors_use_upstream_wording() {
         "Pod in version \"v1\" cannot be handled as a Pod: json: cannot unmarshal object into Go struct field PodSpec.spec.containers of type []v1.Container"
     );
 }
+
+#[test]
+fn pod_quantities_are_written_back_in_canonical_form() {
+    let pod = default(
+        "",
+        "Pod",
+        json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{"name": "c", "image": "nginx", "resources": {
+                    "requests": {"cpu": 0.5, "memory": "1024Mi"},
+                    "limits": {"cpu": "1000m", "memory": "1.5Gi"}
+                }}],
+                "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1000M"}}],
+                "overhead": {"cpu": "0.25"}
+            }
+        }),
+    );
+    let resources = &pod["spec"]["containers"][0]["resources"];
+    assert_eq!(
+        resources["requests"],
+        json!({"cpu": "500m", "memory": "1Gi"})
+    );
+    assert_eq!(resources["limits"], json!({"cpu": "1", "memory": "1536Mi"}));
+    assert_eq!(pod["spec"]["volumes"][0]["emptyDir"]["sizeLimit"], "1G");
+    assert_eq!(pod["spec"]["overhead"]["cpu"], "250m");
+}
+
+#[test]
+fn quantities_in_templates_quotas_and_claims_are_canonical() {
+    let deployment = default(
+        "apps",
+        "Deployment",
+        json!({
+            "metadata": {"name": "d"},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "c", "image": "i",
+                        "resources": {"limits": {"memory": "2048Ki"}}}]}
+                }
+            }
+        }),
+    );
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"],
+        "2Mi"
+    );
+    let quota = default(
+        "",
+        "ResourceQuota",
+        json!({"metadata": {"name": "q"}, "spec": {"hard": {"pods": 10, "requests.cpu": "1.5"}}}),
+    );
+    assert_eq!(
+        quota["spec"]["hard"],
+        json!({"pods": "10", "requests.cpu": "1500m"})
+    );
+    let claim = default(
+        "",
+        "PersistentVolumeClaim",
+        json!({"metadata": {"name": "c"}, "spec": {"resources": {"requests": {"storage": "1e3"}}}}),
+    );
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "1e3");
+}
+
+#[test]
+fn invalid_quantity_is_a_decode_error_in_upstream_words() {
+    let err = decode_and_default(
+        &info("", "Pod"),
+        json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i",
+            "resources": {"requests": {"cpu": "half"}}}]}}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular \
+         expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    );
+}

@@ -170,6 +170,23 @@ impl Schema {
         NODES.get(name).map(Schema::at)
     }
 
+    /// The definition this node refers to, e.g. `io.k8s.apimachinery.pkg.api.resource.Quantity`
+    /// for a container's `resources.limits` values; `None` for inline schemas.
+    pub fn definition(&self) -> Option<&'static str> {
+        let mut node = self.outer;
+        // Bounded like `resolve`: single-element `allOf` wrappers around a `$ref`.
+        for _ in 0..16 {
+            if let Some(target) = node.ref_.as_deref() {
+                return Some(target.strip_prefix(REF_PREFIX).unwrap_or(target));
+            }
+            match node.all_of.as_slice() {
+                [only] => node = only,
+                _ => return None,
+            }
+        }
+        None
+    }
+
     /// The schema of object field `name` (`None` if not declared).
     pub fn property(&self, name: &str) -> Option<Schema> {
         self.inner.properties.get(name).map(Schema::at)
@@ -328,6 +345,27 @@ mod tests {
             .unwrap();
         assert!(fields_v1.preserves_unknown_fields());
         assert_eq!(fields_v1.type_(), None);
+    }
+
+    #[test]
+    fn quantity_nodes_name_their_definition() {
+        let quantity = "io.k8s.apimachinery.pkg.api.resource.Quantity";
+        let container = pod_spec_of_deployment()
+            .property("containers")
+            .and_then(|c| c.items())
+            .unwrap();
+        let limit = container
+            .property("resources")
+            .and_then(|r| r.property("limits"))
+            .and_then(|l| l.additional_properties())
+            .unwrap();
+        assert_eq!(limit.definition(), Some(quantity));
+        // Wrapped in `allOf` because the use site carries a description.
+        let size_limit = Schema::for_definition("io.k8s.api.core.v1.EmptyDirVolumeSource")
+            .and_then(|e| e.property("sizeLimit"))
+            .unwrap();
+        assert_eq!(size_limit.definition(), Some(quantity));
+        assert_eq!(container.property("image").unwrap().definition(), None);
     }
 
     #[test]

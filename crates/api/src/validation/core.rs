@@ -588,7 +588,7 @@ pub fn validate_resource_quota(
     let mut errs = Vec::new();
     let hard = rq.spec.as_ref().and_then(|s| s.hard.as_ref());
     for (k, q) in hard.into_iter().flatten() {
-        if super::quantity::parse(&q.0).is_some_and(|v| v < 0.0) {
+        if crate::quantity::Quantity::parse(&q.0).is_ok_and(|v| v.is_negative()) {
             errs.push(FieldError::invalid(
                 FieldPath::new("spec").child("hard").key(k),
                 q.0.as_str(),

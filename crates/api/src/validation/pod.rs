@@ -19,8 +19,8 @@ use super::pod_scheduling::{
     validate_affinity, validate_pod_dns_config, validate_tolerations,
     validate_topology_spread_constraints,
 };
-use super::quantity;
 use super::security_context::{validate_container_security_context, validate_pod_security_context};
+use crate::quantity::Quantity;
 use crate::FieldError;
 
 const FILE_MODE_ERROR: &str = "must be a number between 0 and 0777 (octal), both inclusive";
@@ -541,7 +541,7 @@ fn validate_resources(r: &ResourceRequirements, path: &FieldPath) -> Vec<FieldEr
                     "must be a standard resource for containers",
                 ));
             }
-            if quantity::parse(&q.0).is_some_and(|v| v < 0.0) {
+            if Quantity::parse(&q.0).is_ok_and(|v| v.is_negative()) {
                 errs.push(FieldError::invalid(
                     &kp,
                     q.0.as_str(),
@@ -551,10 +551,10 @@ fn validate_resources(r: &ResourceRequirements, path: &FieldPath) -> Vec<FieldEr
         }
     }
     for (name, q) in requests {
-        let (Some(limit), Some(req)) = (limits.get(name), quantity::parse(&q.0)) else {
+        let (Some(limit), Ok(req)) = (limits.get(name), Quantity::parse(&q.0)) else {
             continue;
         };
-        if quantity::parse(&limit.0).is_some_and(|l| req > l) {
+        if Quantity::parse(&limit.0).is_ok_and(|l| req > l) {
             errs.push(FieldError::invalid(
                 path.child("requests"),
                 q.0.as_str(),

@@ -381,3 +381,23 @@ fn scheduling_and_security_rules_apply_to_pods_and_templates() {
         .iter()
         .any(|e| e == "spec.template.spec.dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is None"));
 }
+
+#[test]
+fn requests_are_compared_with_limits_exactly_across_units() {
+    let resources = |request: &str, limit: &str| {
+        pod(
+            json!({"containers": [{"name": "c", "image": "i", "resources": {
+            "requests": {"memory": request}, "limits": {"memory": limit}}}]}),
+        )
+    };
+    assert_eq!(
+        errors("", "Pod", resources("1025Mi", "1Gi"), None),
+        vec!["spec.containers[0].resources.requests: Invalid value: \"1025Mi\": must be less than or equal to memory limit of 1Gi"]
+    );
+    assert!(errors("", "Pod", resources("1024Mi", "1Gi"), None).is_empty());
+    assert!(errors("", "Pod", resources("1073741824", "1Gi"), None).is_empty());
+    assert_eq!(
+        errors("", "Pod", resources("1073741824001m", "1Gi"), None).len(),
+        1
+    );
+}
