@@ -11,7 +11,7 @@ use super::go_format;
 use super::meta::{
     selector_is_empty, selector_matches, validate_label_selector, validate_nonnegative, IMMUTABLE,
 };
-use super::names::is_valid_percent;
+use super::names::{is_dns1123_label, is_valid_percent};
 use super::path::FieldPath;
 use super::pod::validate_pod_template_spec;
 use crate::FieldError;
@@ -332,6 +332,17 @@ pub fn validate_stateful_set(ss: &StatefulSet, old: Option<&StatefulSet>) -> Vec
         spec.min_ready_seconds.unwrap_or(0).into(),
         &sp.child("minReadySeconds"),
     ));
+    // Stricter since 1.33 (`AllowInvalidServiceName`): a new StatefulSet's governing Service
+    // name must be a DNS label; stored ones are left alone (the field is immutable).
+    if old.is_none() {
+        if let Some(name) = spec.service_name.as_deref().filter(|n| !n.is_empty()) {
+            errs.extend(
+                is_dns1123_label(name)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(sp.child("serviceName"), name, m)),
+            );
+        }
+    }
     errs.extend(validate_selector(
         &spec.selector,
         &sp.child("selector"),

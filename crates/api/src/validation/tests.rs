@@ -401,3 +401,33 @@ fn requests_are_compared_with_limits_exactly_across_units() {
         1
     );
 }
+
+#[test]
+fn stateful_set_service_name_must_be_a_dns_label_on_create() {
+    let sts = |service_name: &str| {
+        json!({"metadata": {"name": "db", "namespace": "default"}, "spec": {
+            "serviceName": service_name,
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "pg"}]}}
+        }})
+    };
+    assert_eq!(
+        errors("apps", "StatefulSet", sts("db"), None),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        errors("apps", "StatefulSet", sts(""), None),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        errors("apps", "StatefulSet", sts("Not_A_Label"), None),
+        ["spec.serviceName: Invalid value: \"Not_A_Label\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"]
+    );
+    // A stored invalid name does not block other updates.
+    let mut scaled = sts("Not_A_Label");
+    scaled["spec"]["replicas"] = json!(3);
+    assert_eq!(
+        errors("apps", "StatefulSet", scaled, Some(sts("Not_A_Label"))),
+        Vec::<String>::new()
+    );
+}
