@@ -402,6 +402,17 @@ impl Quantity {
     }
 
     /// The value at base-10 `scale` (0 for units, -3 for milli), rounded away from zero.
+    /// The exact sum (`Quantity.Add`), in this quantity's format.
+    pub fn add(&self, other: &Quantity) -> Quantity {
+        let exponent = self.exponent.min(other.exponent);
+        Quantity {
+            mantissa: self.scaled(exponent) + other.scaled(exponent),
+            exponent,
+            format: self.format,
+            verbatim: None,
+        }
+    }
+
     fn scaled(&self, scale: i64) -> BigInt {
         let shift = self.exponent - scale;
         if shift >= 0 {
