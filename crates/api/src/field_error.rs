@@ -192,9 +192,14 @@ fn bad_value(v: &Value) -> String {
 
 /// The aggregate message for a `422 Invalid`: `Kind.group "name" is invalid: <errors>`,
 /// with `[a, b]` brackets when there is more than one error, as upstream's
-/// `NewInvalid` + `ToAggregate` do.
+/// `NewInvalid` + `ToAggregate` do (`ToAggregate` drops repeated messages; the causes keep them).
 pub fn invalid_message(qualified_kind: &str, name: &str, errors: &[FieldError]) -> String {
-    let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let mut seen = std::collections::HashSet::new();
+    let list: Vec<String> = errors
+        .iter()
+        .map(|e| e.to_string())
+        .filter(|m| seen.insert(m.clone()))
+        .collect();
     let joined = if list.len() == 1 {
         list[0].clone()
     } else {

@@ -431,3 +431,20 @@ fn stateful_set_service_name_must_be_a_dns_label_on_create() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn aggregate_message_drops_repeated_errors_as_upstream() {
+    let i = info("autoscaling", "v2", "HorizontalPodAutoscaler");
+    let hpa = json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "minReplicas": 1, "maxReplicas": 3,
+        "metrics": [{"type": "Custom"}]
+    }});
+    let errs = validate(&i, &hpa, None);
+    // Upstream reports the unknown type twice; the causes keep both, the message one.
+    assert_eq!(errs.len(), 2);
+    assert_eq!(
+        invalid_message(&i.qualified_kind(), "web", &errs),
+        "HorizontalPodAutoscaler.autoscaling \"web\" is invalid: spec.metrics[0].type: Unsupported value: \"Custom\": supported values: \"ContainerResource\", \"External\", \"Object\", \"Pods\", \"Resource\""
+    );
+}
