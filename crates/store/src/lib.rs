@@ -12,6 +12,8 @@ use futures::stream::BoxStream;
 
 pub mod etcd;
 pub mod sqlite;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 /// A global, monotonically increasing write revision (etcd's `mod_revision`).
 pub type Revision = i64;
