@@ -163,7 +163,7 @@ impl ResourceCache {
     }
 
     /// Start a watch after revision `after` (`None`: synthetic ADDED for every current object
-    /// under `key_prefix`, then changes). `Err(oldest)` when `after` is older than the window.
+    /// under `key_prefix`, then changes). `Err(oldest)`, the oldest revision a watch can start after, when `after` is older.
     pub fn subscribe(
         &self,
         key_prefix: &str,
@@ -188,7 +188,7 @@ impl ResourceCache {
                 .collect(),
             Some(after) => {
                 if after < st.window_start {
-                    return Err(st.window_start + 1);
+                    return Err(st.window_start);
                 }
                 st.events
                     .iter()

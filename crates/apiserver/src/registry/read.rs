@@ -362,10 +362,24 @@ impl Registry {
             }
         };
         let start_rev = self.cache.revision();
-        let sub = cache.subscribe(&prefix, after).map_err(|oldest| {
-            ApiError::expired(format!("too old resource version: {rv} ({oldest})"))
-        })?;
         let (tx, rx) = mpsc::channel(1024);
+        let sub = match cache.subscribe(&prefix, after) {
+            Ok(sub) => sub,
+            Err(oldest) => {
+                // As upstream's cacher: once the request is accepted, a too-old revision is
+                // a watch ERROR event (410 Expired), not an HTTP error.
+                let status =
+                    ApiError::expired(format!("too old resource version: {rv} ({oldest})"));
+                let _ = tx
+                    .send(WatchEvent {
+                        type_: "ERROR",
+                        object: Arc::new(status.to_status()),
+                        source: None,
+                    })
+                    .await;
+                return Ok(rx);
+            }
+        };
         let res = res.clone();
         let registry = self.clone();
         let timeout = opts.timeout.unwrap_or_else(|| {
