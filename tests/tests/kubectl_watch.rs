@@ -78,4 +78,20 @@ kubectl_tests! {
         ]);
         assert_eq!(jsonpath(k, "pod", "alpha", "{.status.phase}"), "Running");
     }
+
+    /// A watch from a revision older than the server's history gets one 410 `ERROR` event
+    /// (upstream's cacher), which makes clients re-list.
+    fn watch_from_expired_revision(k) {
+        let out = k.ok([
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1&timeoutSeconds=2",
+        ]);
+        let event: serde_json::Value = serde_json::from_str(out.lines().next().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("not a watch event ({e}): {out}"));
+        assert_eq!(event["type"], "ERROR", "{out}");
+        assert_eq!(event["object"]["code"], 410, "{out}");
+        assert_eq!(event["object"]["reason"], "Expired", "{out}");
+        assert_contains(&out, "too old resource version: 1 (");
+    }
 }
