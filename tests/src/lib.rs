@@ -103,6 +103,8 @@ pub struct TestServer {
     /// Holds the kubectl discovery cache (`--cache-dir`) and kubectl's `$HOME`.
     client_dir: TempDir,
     log_path: PathBuf,
+    /// Extra `k8rs server` flags, kept for [`restart`](TestServer::restart).
+    extra: Vec<String>,
 }
 
 impl TestServer {
@@ -165,6 +167,7 @@ impl TestServer {
             data_dir,
             client_dir,
             log_path,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         match server.wait_ready() {
             Ok(()) => Ok(server),
@@ -229,6 +232,36 @@ impl TestServer {
     /// Everything the server has printed so far (stdout and stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Kills the server (SIGKILL: nothing is flushed on purpose) and starts it again on the
+    /// same data dir and port; panics with its log if it does not come back.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)
+            .expect("reopen the server log");
+        let log_for_stdout = log.try_clone().expect("clone the server log");
+        self.child = Command::new(k8rs_binary())
+            .arg("server")
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--bind-address", "127.0.0.1", "--secure-port"])
+            .arg(self.port.to_string())
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(log_for_stdout)
+            .stderr(log)
+            .spawn()
+            .expect("restart k8rs server");
+        if let Err(reason) = self.wait_ready() {
+            panic!(
+                "k8rs server did not come back after a restart: {reason}\n--- server log ---\n{}",
+                self.log()
+            );
+        }
     }
 
     /// Whether the server process is still running.

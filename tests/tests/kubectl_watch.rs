@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{create_pod, jsonpath};
-use k8rs_e2e::{assert_contains, kubectl_tests, table_rows};
+use k8rs_e2e::{assert_contains, kubectl_tests, table_rows, KubectlVersion, TestServer};
 
 /// Whether a `--output-watch-events` table has a row `EVENT NAME …`.
 fn has_event(output: &str, event: &str, name: &str) -> bool {
@@ -78,20 +78,46 @@ kubectl_tests! {
         ]);
         assert_eq!(jsonpath(k, "pod", "alpha", "{.status.phase}"), "Running");
     }
+}
 
-    /// A watch from a revision older than the server's history gets one 410 `ERROR` event
-    /// (upstream's cacher), which makes clients re-list.
-    fn watch_from_expired_revision(k) {
-        let out = k.ok([
-            "get",
-            "--raw",
-            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1&timeoutSeconds=2",
-        ]);
-        let event: serde_json::Value = serde_json::from_str(out.lines().next().unwrap_or(""))
-            .unwrap_or_else(|e| panic!("not a watch event ({e}): {out}"));
-        assert_eq!(event["type"], "ERROR", "{out}");
-        assert_eq!(event["object"]["code"], 410, "{out}");
-        assert_eq!(event["object"]["reason"], "Expired", "{out}");
-        assert_contains(&out, "too old resource version: 1 (");
-    }
+/// A watch from a revision older than the server's history gets one 410 `ERROR` event
+/// (upstream's cacher), which makes clients re-list. After a restart the history starts
+/// at the store's revision, so an early revision is too old.
+fn watch_from_expired_revision(version: KubectlVersion) {
+    let mut server = TestServer::start();
+    let k = server.with_version(version);
+    k.ok([
+        "create",
+        "configmap",
+        "before-restart",
+        "--from-literal=a=b",
+    ]);
+    server.restart();
+    let k = server.with_version(version);
+    let out = k.ok([
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1&timeoutSeconds=2",
+    ]);
+    let event: serde_json::Value = serde_json::from_str(out.lines().next().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("not a watch event ({e}): {out}"));
+    assert_eq!(event["type"], "ERROR", "{out}");
+    assert_eq!(event["object"]["code"], 410, "{out}");
+    assert_eq!(event["object"]["reason"], "Expired", "{out}");
+    assert_contains(&out, "too old resource version: 1 (");
+    // The object written before the kill is still there.
+    assert_contains(
+        &k.ok(["get", "configmap", "before-restart", "-o", "name"]),
+        "configmap/before-restart",
+    );
+}
+
+#[test]
+fn watch_from_expired_revision_kubectl_1_32() {
+    watch_from_expired_revision(KubectlVersion::V1_32);
+}
+
+#[test]
+fn watch_from_expired_revision_kubectl_1_33() {
+    watch_from_expired_revision(KubectlVersion::V1_33);
 }
