@@ -255,17 +255,17 @@ impl Discovery {
                 r["categories"] = json!(i.categories);
             }
             resources.push(r);
-            for (sub, kind_group, kind_version, kind) in subresources(i) {
+            for sub in subresources(i) {
                 let mut s = json!({
-                    "name": format!("{}/{sub}", i.plural),
+                    "name": format!("{}/{}", i.plural, sub.name),
                     "singularName": "",
                     "namespaced": i.namespaced,
-                    "kind": kind,
-                    "verbs": ["get", "patch", "update"],
+                    "kind": sub.kind,
+                    "verbs": sub.verbs,
                 });
-                if kind_group != i.group || kind_version != i.version {
-                    s["group"] = json!(kind_group);
-                    s["version"] = json!(kind_version);
+                if sub.group != i.group || sub.version != i.version {
+                    s["group"] = json!(sub.group);
+                    s["version"] = json!(sub.version);
                 }
                 resources.push(s);
             }
@@ -296,14 +296,57 @@ impl Discovery {
 }
 
 /// The generic subresources of a resource: (name, response kind's group, version, kind).
-fn subresources(i: &ResourceInfo) -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+/// A served subresource as discovery lists it.
+struct Subresource {
+    name: &'static str,
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    verbs: &'static [&'static str],
+}
+
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
+
+/// Subresources served by dedicated handlers (the catalogue's `extra` names more; those are
+/// listed once a handler serves them).
+const SERVED_EXTRA: &[(&str, Subresource)] = &[(
+    "pods",
+    Subresource {
+        name: "binding",
+        group: "",
+        version: "v1",
+        kind: "Binding",
+        verbs: &["create"],
+    },
+)];
+
+/// The subresources a resource serves.
+fn subresources(i: &ResourceInfo) -> Vec<Subresource> {
     let mut out = Vec::new();
     if i.subresources.scale {
-        out.push(("scale", "autoscaling", "v1", "Scale"));
+        out.push(Subresource {
+            name: "scale",
+            group: "autoscaling",
+            version: "v1",
+            kind: "Scale",
+            verbs: GET_PATCH_UPDATE,
+        });
     }
     if i.subresources.status {
-        out.push(("status", i.group, i.version, i.kind));
+        out.push(Subresource {
+            name: "status",
+            group: i.group,
+            version: i.version,
+            kind: i.kind,
+            verbs: GET_PATCH_UPDATE,
+        });
     }
+    for (plural, sub) in SERVED_EXTRA {
+        if i.group.is_empty() && *plural == i.plural && i.subresources.extra.contains(&sub.name) {
+            out.push(Subresource { ..*sub });
+        }
+    }
+    out.sort_by_key(|s| s.name);
     out
 }
 
@@ -323,8 +366,12 @@ fn aggregated_resource(i: &ResourceInfo) -> Value {
     }
     let subs: Vec<Value> = subresources(i)
         .into_iter()
-        .map(|(sub, g, v, k)| {
-            json!({"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": ["get", "patch", "update"]})
+        .map(|s| {
+            json!({
+                "subresource": s.name,
+                "responseKind": {"group": s.group, "version": s.version, "kind": s.kind},
+                "verbs": s.verbs,
+            })
         })
         .collect();
     if !subs.is_empty() {

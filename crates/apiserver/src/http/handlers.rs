@@ -266,8 +266,33 @@ async fn serve_resource(
         Some("scale") if info.subresources.scale => {
             return serve_scale(state, res, ns, name.unwrap_or(""), &q, req).await;
         }
+        Some("binding") if info.group.is_empty() && info.kind == "Pod" && name.is_some() => {
+            return serve_binding(state, ns.unwrap_or(""), name, &q, req).await;
+        }
         Some(_) => return Err(ApiError::path_not_found()),
     };
+    // Verbs a resource does not support are refused as upstream does (e.g. GET bindings).
+    if part == Part::Main {
+        let verb = match (&method, name) {
+            (&Method::GET, Some(_)) => "get",
+            (&Method::GET, None) if flag(&q, "watch") => "watch",
+            (&Method::GET, None) => "list",
+            (&Method::POST, None) => "create",
+            (&Method::PUT, Some(_)) => "update",
+            (&Method::PATCH, Some(_)) => "patch",
+            (&Method::DELETE, Some(_)) => "delete",
+            (&Method::DELETE, None) => "deletecollection",
+            _ => "",
+        };
+        if !info.verbs.contains(&verb) {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+    }
+    if info.group.is_empty() && info.kind == "Binding" {
+        return serve_binding(state, ns.unwrap_or(""), None, &q, req).await;
+    }
 
     match (method, name) {
         (Method::GET, Some(name)) => {
@@ -454,6 +479,52 @@ async fn serve_scale(
             "the server does not allow this method on the requested resource",
         )),
     }
+}
+
+/// `POST pods/<name>/binding` or `POST bindings` (the pod named by the Binding): assign a
+/// pod to a node. Answers `201` with a `Success` status, as upstream.
+async fn serve_binding(
+    state: &Arc<AppState>,
+    ns: &str,
+    pod: Option<&str>,
+    q: &Query,
+    req: Request,
+) -> ApiResult<Response> {
+    if req.method() != Method::POST {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let opts = write_options(q, &req, None)?;
+    let content_type = header_str(&req, header::CONTENT_TYPE).to_string();
+    let bytes = body::read(req.into_body()).await?;
+    let binding = body::decode(&content_type, &bytes)?;
+    let named = binding
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let pod = match pod {
+        Some(pod) if !named.is_empty() && named != pod => {
+            return Err(ApiError::bad_request(
+                "name in URL does not match name in Binding object",
+            ))
+        }
+        Some(pod) => pod.to_string(),
+        None => named.to_string(),
+    };
+    let pods = state
+        .registry
+        .resource("", "v1", "pods")
+        .cloned()
+        .ok_or_else(ApiError::path_not_found)?;
+    state
+        .registry
+        .bind(&pods, ns, &pod, &binding, opts.dry_run)
+        .await?;
+    Ok(responses::json(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }
 
 /// A streaming watch response: one JSON event per line.

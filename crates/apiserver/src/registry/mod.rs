@@ -7,6 +7,7 @@
 
 mod admission;
 mod apply;
+mod binding;
 pub mod conversion;
 mod create;
 mod delete;
