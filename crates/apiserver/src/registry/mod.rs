@@ -270,6 +270,31 @@ impl Registry {
         if opts.field_manager.is_empty() {
             return;
         }
+        if subresource.is_empty() && res.info().subresources.status {
+            // The main resource never owns `status` (upstream's reset fields): record
+            // ownership on the objects without it.
+            let without_status = |v: &Value| {
+                let mut v = v.clone();
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("status");
+                }
+                v
+            };
+            let old = old.map(without_status);
+            let mut tracked = without_status(new);
+            crate::patch::update_managed_fields(
+                res.schema,
+                old.as_ref(),
+                &mut tracked,
+                &opts.field_manager,
+                subresource,
+                &meta::now(),
+            );
+            if let Some(managed) = tracked.pointer("/metadata/managedFields").cloned() {
+                meta::meta_mut(new).insert("managedFields".into(), managed);
+            }
+            return;
+        }
         crate::patch::update_managed_fields(
             res.schema,
             old,
