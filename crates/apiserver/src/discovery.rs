@@ -309,16 +309,28 @@ const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 
 /// Subresources served by dedicated handlers (the catalogue's `extra` names more; those are
 /// listed once a handler serves them).
-const SERVED_EXTRA: &[(&str, Subresource)] = &[(
-    "pods",
-    Subresource {
-        name: "binding",
-        group: "",
-        version: "v1",
-        kind: "Binding",
-        verbs: &["create"],
-    },
-)];
+const SERVED_EXTRA: &[(&str, Subresource)] = &[
+    (
+        "pods",
+        Subresource {
+            name: "binding",
+            group: "",
+            version: "v1",
+            kind: "Binding",
+            verbs: &["create"],
+        },
+    ),
+    (
+        "pods",
+        Subresource {
+            name: "eviction",
+            group: "policy",
+            version: "v1",
+            kind: "Eviction",
+            verbs: &["create"],
+        },
+    ),
+];
 
 /// The subresources a resource serves.
 fn subresources(i: &ResourceInfo) -> Vec<Subresource> {

@@ -269,6 +269,9 @@ async fn serve_resource(
         Some("binding") if info.group.is_empty() && info.kind == "Pod" && name.is_some() => {
             return serve_binding(state, ns.unwrap_or(""), name, &q, req).await;
         }
+        Some("eviction") if info.group.is_empty() && info.kind == "Pod" => {
+            return serve_eviction(state, res, ns.unwrap_or(""), name.unwrap_or(""), &q, req).await;
+        }
         Some(_) => return Err(ApiError::path_not_found()),
     };
     // Verbs a resource does not support are refused as upstream does (e.g. GET bindings).
@@ -521,6 +524,48 @@ async fn serve_binding(
         .registry
         .bind(&pods, ns, &pod, &binding, opts.dry_run)
         .await?;
+    Ok(responses::json(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// `POST pods/<name>/eviction` with a `policy/v1 Eviction`: a delete that respects the
+/// pod's disruption budget. Answers `201` with a `Success` status, as upstream.
+async fn serve_eviction(
+    state: &Arc<AppState>,
+    pods: &Arc<Resource>,
+    ns: &str,
+    pod: &str,
+    q: &Query,
+    req: Request,
+) -> ApiResult<Response> {
+    if req.method() != Method::POST {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let opts = write_options(q, &req, None)?;
+    let content_type = header_str(&req, header::CONTENT_TYPE).to_string();
+    let bytes = body::read(req.into_body()).await?;
+    let eviction = body::decode(&content_type, &bytes)?;
+    let named = eviction
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if named != pod {
+        return Err(ApiError::bad_request(
+            "name in URL does not match name in Eviction object",
+        ));
+    }
+    let options: DeleteOptions = match eviction.get("deleteOptions") {
+        Some(o) if !o.is_null() => serde_json::from_value(o.clone())
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?,
+        _ => DeleteOptions::default(),
+    };
+    let dry_run = opts.dry_run || options.dry_run.iter().any(|d| d == "All");
+    let opts = WriteOptions { dry_run, ..opts };
+    state.registry.evict(pods, ns, pod, &options, &opts).await?;
     Ok(responses::json(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

@@ -11,6 +11,7 @@ mod binding;
 pub mod conversion;
 mod create;
 mod delete;
+mod eviction;
 pub mod meta;
 mod read;
 mod subresources;
