@@ -1,11 +1,13 @@
-//! `store-bench`: write throughput and latency of the sqlite store with group commit.
+//! `store-bench`: write throughput and latency of the sqlite store with group commit, and
+//! of the etcd backend against a real etcd on the same machine in the same run.
 //!
 //! For `create` and `update` at 1, 10 and 100 concurrent writers, each writer writes as
-//! fast as it can for a fixed time against a fresh store in a temporary directory, and
-//! the table reports writes/s, p50/p99 latency and writes per transaction (the group
-//! commit's batch size).
+//! fast as it can for a fixed time against a fresh store (a temporary sqlite file, or a
+//! fresh single-member etcd on loopback), and the table reports writes/s, p50/p99 latency
+//! and, for sqlite, writes per transaction (the group commit's batch size). With etcd
+//! installed (Debian `etcd-server`), the last column compares sqlite's rate to etcd's.
 //!
-//! Usage: `store-bench [--seconds N] [--synchronous full|normal] [--dir DIR]`
+//! Usage: `store-bench [--seconds N] [--synchronous full|normal] [--dir DIR] [--no-etcd]`
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,13 +32,22 @@ struct Config {
     seconds: u64,
     synchronous: Synchronous,
     dir: Option<PathBuf>,
+    etcd: bool,
+}
+
+/// Which store a run measures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Backend {
+    Sqlite,
+    Etcd,
 }
 
 struct Outcome {
     writes: usize,
     elapsed: Duration,
     latency: Percentiles,
-    transactions: u64,
+    /// Store transactions (sqlite only).
+    transactions: Option<u64>,
 }
 
 fn parse_args() -> Result<Config, String> {
@@ -44,6 +55,7 @@ fn parse_args() -> Result<Config, String> {
         seconds: 3,
         synchronous: Synchronous::Full,
         dir: None,
+        etcd: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -60,9 +72,10 @@ fn parse_args() -> Result<Config, String> {
                 }
             }
             "--dir" => config.dir = Some(PathBuf::from(value()?)),
+            "--no-etcd" => config.etcd = false,
             "-h" | "--help" => {
                 return Err(
-                    "usage: store-bench [--seconds N] [--synchronous full|normal] [--dir DIR]"
+                    "usage: store-bench [--seconds N] [--synchronous full|normal] [--dir DIR] [--no-etcd]"
                         .into(),
                 )
             }
@@ -75,6 +88,7 @@ fn parse_args() -> Result<Config, String> {
 /// Runs `writers` concurrent writers doing `operation` for `duration` on a fresh store.
 async fn run(
     config: &Config,
+    backend: Backend,
     operation: Operation,
     writers: usize,
 ) -> Result<Outcome, Box<dyn std::error::Error>> {
@@ -82,12 +96,28 @@ async fn run(
         Some(parent) => tempfile::tempdir_in(parent)?,
         None => tempfile::tempdir()?,
     };
-    let options = SqliteOptions {
-        synchronous: config.synchronous,
-        compaction_interval: None,
-        ..SqliteOptions::default()
+    // Kept alive for the run: the etcd process, or the sqlite store (for its statistics).
+    let mut _etcd = None;
+    let mut sqlite = None;
+    let store: Arc<dyn Store> = match backend {
+        Backend::Sqlite => {
+            let options = SqliteOptions {
+                synchronous: config.synchronous,
+                compaction_interval: None,
+                ..SqliteOptions::default()
+            };
+            let store = SqliteStore::open_with(&dir.path().join("bench.db"), options)?;
+            sqlite = Some(Arc::clone(&store));
+            store
+        }
+        Backend::Etcd => {
+            let etcd = k8rs_store::testing::etcd::Etcd::start();
+            let store = connect_etcd(etcd.client_url()).await?;
+            _etcd = Some(etcd);
+            store
+        }
     };
-    let store = SqliteStore::open_with(&dir.path().join("bench.db"), options)?;
+    let transactions = || sqlite.as_ref().map(|s| s.stats().transactions);
     let value = Bytes::from(vec![b'x'; VALUE_SIZE]);
 
     // Updates go to one key per writer, so CAS never conflicts.
@@ -100,7 +130,7 @@ async fn run(
         start_revisions.push(revision);
     }
 
-    let transactions_before = store.stats().transactions;
+    let transactions_before = transactions();
     let deadline = Instant::now() + Duration::from_secs(config.seconds);
     let started = Instant::now();
     let tasks: Vec<_> = start_revisions
@@ -132,7 +162,9 @@ async fn run(
         latencies.extend(task.await??);
     }
     let elapsed = started.elapsed();
-    let transactions = store.stats().transactions - transactions_before;
+    let transactions = transactions()
+        .zip(transactions_before)
+        .map(|(after, before)| after - before);
     let writes = latencies.len();
     let latency = Percentiles::of(&mut latencies).ok_or("no writes completed")?;
     Ok(Outcome {
@@ -141,6 +173,18 @@ async fn run(
         latency,
         transactions,
     })
+}
+
+/// Connect, retrying while a freshly started etcd comes up.
+async fn connect_etcd(url: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match k8rs_store::etcd::EtcdStore::connect(&[url.to_string()]).await {
+            Ok(store) => return Ok(store),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 fn key(writer: usize, index: usize) -> String {
@@ -157,28 +201,58 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let etcd = config.etcd
+        && std::process::Command::new(std::env::var("K8RS_ETCD").unwrap_or_else(|_| "etcd".into()))
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
     println!(
-        "sqlite store, synchronous={:?}, {VALUE_SIZE}-byte values, {} s per run, {cores} cores",
-        config.synchronous, config.seconds
+        "sqlite store (synchronous={:?}){}, {VALUE_SIZE}-byte values, {} s per run, {cores} cores",
+        config.synchronous,
+        if etcd {
+            " and etcd on loopback (its defaults: fsync per commit)"
+        } else {
+            "; etcd not measured (--no-etcd, or install etcd-server)"
+        },
+        config.seconds
     );
     println!(
-        "{:<8} {:>8} {:>10} {:>9} {:>9} {:>12}",
-        "op", "writers", "writes/s", "p50 ms", "p99 ms", "writes/txn"
+        "{:<8} {:<7} {:>8} {:>10} {:>9} {:>9} {:>11} {:>14}",
+        "op", "store", "writers", "writes/s", "p50 ms", "p99 ms", "writes/txn", "sqlite/etcd"
     );
     for operation in [Operation::Create, Operation::Update] {
         for writers in CONCURRENCY {
-            let outcome = run(&config, operation, writers).await?;
-            let rate = outcome.writes as f64 / outcome.elapsed.as_secs_f64();
-            let per_transaction = outcome.writes as f64 / outcome.transactions.max(1) as f64;
-            println!(
-                "{:<8} {:>8} {:>10.0} {:>9} {:>9} {:>12.1}",
-                format!("{operation:?}").to_lowercase(),
-                writers,
-                rate,
-                millis(outcome.latency.p50),
-                millis(outcome.latency.p99),
-                per_transaction
-            );
+            let sqlite = run(&config, Backend::Sqlite, operation, writers).await?;
+            let etcd = if etcd {
+                Some(run(&config, Backend::Etcd, operation, writers).await?)
+            } else {
+                None
+            };
+            let rate = |o: &Outcome| o.writes as f64 / o.elapsed.as_secs_f64();
+            for (backend, outcome) in [
+                (Backend::Sqlite, Some(&sqlite)),
+                (Backend::Etcd, etcd.as_ref()),
+            ] {
+                let Some(outcome) = outcome else { continue };
+                let per_transaction = outcome.transactions.map_or("-".to_string(), |t| {
+                    format!("{:.1}", outcome.writes as f64 / t.max(1) as f64)
+                });
+                let ratio = match (backend, &etcd) {
+                    (Backend::Sqlite, Some(e)) => format!("{:.2}x", rate(&sqlite) / rate(e)),
+                    _ => String::new(),
+                };
+                println!(
+                    "{:<8} {:<7} {:>8} {:>10.0} {:>9} {:>9} {:>11} {:>14}",
+                    format!("{operation:?}").to_lowercase(),
+                    format!("{backend:?}").to_lowercase(),
+                    writers,
+                    rate(outcome),
+                    millis(outcome.latency.p50),
+                    millis(outcome.latency.p99),
+                    per_transaction,
+                    ratio
+                );
+            }
         }
     }
     Ok(())
