@@ -493,15 +493,7 @@ async fn serve_binding(
     q: &Query,
     req: Request,
 ) -> ApiResult<Response> {
-    if req.method() != Method::POST {
-        return Err(ApiError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        ));
-    }
-    let opts = write_options(q, &req, None)?;
-    let content_type = header_str(&req, header::CONTENT_TYPE).to_string();
-    let bytes = body::read(req.into_body()).await?;
-    let binding = body::decode(&content_type, &bytes)?;
+    let (opts, binding) = action_body(q, req).await?;
     let named = binding
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -524,10 +516,28 @@ async fn serve_binding(
         .registry
         .bind(&pods, ns, &pod, &binding, opts.dry_run)
         .await?;
-    Ok(responses::json(
+    Ok(action_done())
+}
+
+/// The options and decoded body of a POST to an action subresource (binding, eviction).
+async fn action_body(q: &Query, req: Request) -> ApiResult<(WriteOptions, Value)> {
+    if req.method() != Method::POST {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let opts = write_options(q, &req, None)?;
+    let content_type = header_str(&req, header::CONTENT_TYPE).to_string();
+    let bytes = body::read(req.into_body()).await?;
+    Ok((opts, body::decode(&content_type, &bytes)?))
+}
+
+/// Upstream's answer to a completed action: `201` with a `Success` status.
+fn action_done() -> Response {
+    responses::json(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
+    )
 }
 
 /// `POST pods/<name>/eviction` with a `policy/v1 Eviction`: a delete that respects the
@@ -540,15 +550,7 @@ async fn serve_eviction(
     q: &Query,
     req: Request,
 ) -> ApiResult<Response> {
-    if req.method() != Method::POST {
-        return Err(ApiError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        ));
-    }
-    let opts = write_options(q, &req, None)?;
-    let content_type = header_str(&req, header::CONTENT_TYPE).to_string();
-    let bytes = body::read(req.into_body()).await?;
-    let eviction = body::decode(&content_type, &bytes)?;
+    let (opts, eviction) = action_body(q, req).await?;
     let named = eviction
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -566,10 +568,7 @@ async fn serve_eviction(
     let dry_run = opts.dry_run || options.dry_run.iter().any(|d| d == "All");
     let opts = WriteOptions { dry_run, ..opts };
     state.registry.evict(pods, ns, pod, &options, &opts).await?;
-    Ok(responses::json(
-        StatusCode::CREATED,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
+    Ok(action_done())
 }
 
 /// A streaming watch response: one JSON event per line.
