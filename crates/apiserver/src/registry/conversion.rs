@@ -107,16 +107,30 @@ fn take_annotation(obj: &mut Value, key: &str) -> Option<Value> {
     serde_json::from_str(raw.as_str()?).ok()
 }
 
+/// Fields v1 and v2 HPAs spell the same way.
+const HPA_SHARED_SPEC: &[&str] = &["scaleTargetRef", "minReplicas", "maxReplicas"];
+const HPA_SHARED_STATUS: &[&str] = &[
+    "observedGeneration",
+    "lastScaleTime",
+    "currentReplicas",
+    "desiredReplicas",
+];
+
+/// An object with just `fields` copied from `from`.
+fn shared_fields(from: &Value, fields: &[&str]) -> Value {
+    Value::Object(
+        fields
+            .iter()
+            .filter_map(|f| from.get(*f).map(|v| (f.to_string(), v.clone())))
+            .collect(),
+    )
+}
+
 fn hpa_v2_to_v1(obj: &Value) -> Value {
     let mut out = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler"});
     out["metadata"] = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let spec = obj.get("spec").cloned().unwrap_or_default();
-    let mut v1_spec = json!({});
-    for f in ["scaleTargetRef", "minReplicas", "maxReplicas"] {
-        if let Some(v) = spec.get(f) {
-            v1_spec[f] = v.clone();
-        }
-    }
+    let mut v1_spec = shared_fields(&spec, HPA_SHARED_SPEC);
     let metrics: Vec<Value> = spec
         .get("metrics")
         .and_then(Value::as_array)
@@ -137,17 +151,7 @@ fn hpa_v2_to_v1(obj: &Value) -> Value {
     }
     out["spec"] = v1_spec;
     if let Some(status) = obj.get("status") {
-        let mut v1_status = json!({});
-        for f in [
-            "observedGeneration",
-            "lastScaleTime",
-            "currentReplicas",
-            "desiredReplicas",
-        ] {
-            if let Some(v) = status.get(f) {
-                v1_status[f] = v.clone();
-            }
-        }
+        let mut v1_status = shared_fields(status, HPA_SHARED_STATUS);
         let current: Vec<Value> = status
             .get("currentMetrics")
             .and_then(Value::as_array)
@@ -192,12 +196,7 @@ fn hpa_v1_to_v2(obj: &Value) -> Value {
     let mut out = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler"});
     out["metadata"] = src.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let spec = src.get("spec").cloned().unwrap_or_default();
-    let mut v2_spec = json!({});
-    for f in ["scaleTargetRef", "minReplicas", "maxReplicas"] {
-        if let Some(v) = spec.get(f) {
-            v2_spec[f] = v.clone();
-        }
-    }
+    let mut v2_spec = shared_fields(&spec, HPA_SHARED_SPEC);
     let mut metrics = Vec::new();
     if let Some(u) = spec.get("targetCPUUtilizationPercentage") {
         metrics.push(json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": u}}}));
@@ -213,17 +212,7 @@ fn hpa_v1_to_v2(obj: &Value) -> Value {
     }
     out["spec"] = v2_spec;
     if let Some(status) = src.get("status") {
-        let mut v2_status = json!({});
-        for f in [
-            "observedGeneration",
-            "lastScaleTime",
-            "currentReplicas",
-            "desiredReplicas",
-        ] {
-            if let Some(v) = status.get(f) {
-                v2_status[f] = v.clone();
-            }
-        }
+        let mut v2_status = shared_fields(status, HPA_SHARED_STATUS);
         let mut current = Vec::new();
         if let Some(u) = status.get("currentCPUUtilizationPercentage") {
             current.push(json!({"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": u}}}));
