@@ -30,7 +30,7 @@ pub enum LogFormat {
 /// What to run.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the API server (with its store) and, unless disabled, the controllers and scheduler.
+    /// Run the API server with its store (sqlite embedded, or etcd).
     Server(ServerArgs),
 }
 
@@ -58,7 +58,9 @@ pub struct ServerArgs {
     #[arg(long, value_name = "URL,…", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
 
-    /// Components not to run beside the API server, comma-separated.
+    /// Components not to run beside the API server, comma-separated (part of the command-line
+    /// contract; the controllers and the scheduler are not embedded yet, so today there is
+    /// nothing to disable).
     #[arg(long, value_name = "COMPONENT,…", value_enum, value_delimiter = ',')]
     pub disable: Vec<ComponentArg>,
 
