@@ -24,4 +24,4 @@ pub mod tls;
 pub mod watch_cache;
 
 pub use config::ServerConfig;
-pub use server::run;
+pub use server::{run, run_notifying};

@@ -18,6 +18,16 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_notifying(config, shutdown, |_| {}).await
+}
+
+/// Run the API server until `shutdown` resolves, calling `ready` with the admin
+/// kubeconfig's path once the server answers (embedded components start from there).
+pub async fn run_notifying(
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(std::path::PathBuf) + Send,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     crate::tls::install_crypto_provider();
     let addr = SocketAddr::new(config.bind_address, config.secure_port);
@@ -81,5 +91,7 @@ pub async fn run(
         "k8rs API server ready on https://{server_address}\nexport KUBECONFIG={}",
         kubeconfig.display()
     );
-    crate::tls::serve(listener, tls, app, shutdown).await
+    let serving = crate::tls::serve(listener, tls, app, shutdown);
+    ready(kubeconfig);
+    serving.await
 }

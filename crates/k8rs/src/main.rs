@@ -5,6 +5,7 @@
 
 mod cli;
 mod data_dir;
+mod embedded;
 mod logging;
 mod server_cmd;
 mod shutdown;

@@ -5,7 +5,7 @@ use k8rs_apiserver::config::{Component, StoreKind};
 use k8rs_apiserver::ServerConfig;
 
 use crate::cli::{ServerArgs, StoreArg};
-use crate::{data_dir, shutdown};
+use crate::{data_dir, embedded, shutdown};
 
 /// Run `k8rs server`.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -17,7 +17,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         address = %std::net::SocketAddr::new(config.bind_address, config.secure_port),
         "starting k8rs server"
     );
-    k8rs_apiserver::run(config, shutdown).await
+    let embedded = config.clone();
+    k8rs_apiserver::run_notifying(config, shutdown, move |kubeconfig| {
+        embedded::spawn(&embedded, kubeconfig)
+    })
+    .await
 }
 
 /// Check the flags together and build the configuration.
