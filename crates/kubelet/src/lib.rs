@@ -3,3 +3,4 @@
 //! simulation on hollow nodes — and report node and pod status to the API server.
 
 pub mod runtime;
+pub mod streaming;
