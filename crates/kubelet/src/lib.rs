@@ -3,4 +3,5 @@
 //! simulation on hollow nodes — and report node and pod status to the API server.
 
 pub mod runtime;
+pub mod server;
 pub mod streaming;
