@@ -81,6 +81,7 @@ pub async fn run_notifying(
         registry,
         discovery,
         metrics,
+        kubelet: crate::http::node_proxy::KubeletClient::new(pki.kubelet_client_config()?),
     });
     let app = router(state);
 
