@@ -47,7 +47,7 @@ pub fn cpu_quantity(nanocores: u64) -> String {
         return "0".into();
     }
     for (div, suffix) in [(1_000_000_000, ""), (1_000_000, "m"), (1_000, "u")] {
-        if nanocores % div == 0 {
+        if nanocores.is_multiple_of(div) {
             return format!("{}{suffix}", nanocores / div);
         }
     }
@@ -65,7 +65,7 @@ pub fn memory_quantity(bytes: u64) -> String {
         (1 << 20, "Mi"),
         (1 << 10, "Ki"),
     ] {
-        if bytes % div == 0 {
+        if bytes.is_multiple_of(div) {
             return format!("{}{suffix}", bytes / div);
         }
     }

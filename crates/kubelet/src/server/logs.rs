@@ -413,7 +413,7 @@ async fn stream_file(
         if chunk.is_empty() {
             idle_polls += 1;
             // Every second of silence, check whether the container has exited.
-            if idle_polls % 10 == 0 && !still_running(runtime, id).await {
+            if idle_polls.is_multiple_of(10) && !still_running(runtime, id).await {
                 // One last read for lines written just before the exit.
                 file.read_to_end(&mut pending).await?;
                 let mut out = Vec::new();
