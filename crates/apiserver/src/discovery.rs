@@ -321,6 +321,16 @@ const SERVED_EXTRA: &[(&str, Subresource)] = &[
         },
     ),
     (
+        "serviceaccounts",
+        Subresource {
+            name: "token",
+            group: "authentication.k8s.io",
+            version: "v1",
+            kind: "TokenRequest",
+            verbs: &["create"],
+        },
+    ),
+    (
         "pods",
         Subresource {
             name: "eviction",

@@ -269,6 +269,11 @@ async fn serve_resource(
         Some("binding") if info.group.is_empty() && info.kind == "Pod" && name.is_some() => {
             return serve_binding(state, ns.unwrap_or(""), name, &q, req).await;
         }
+        Some("token")
+            if info.group.is_empty() && info.kind == "ServiceAccount" && name.is_some() =>
+        {
+            return serve_token_request(state, ns.unwrap_or(""), name.unwrap_or(""), &q, req).await;
+        }
         Some("eviction") if info.group.is_empty() && info.kind == "Pod" => {
             return serve_eviction(state, res, ns.unwrap_or(""), name.unwrap_or(""), &q, req).await;
         }
@@ -519,7 +524,8 @@ async fn serve_binding(
     Ok(action_done())
 }
 
-/// The options and decoded body of a POST to an action subresource (binding, eviction).
+/// The options and decoded body of a POST to an action subresource (binding, eviction,
+/// token).
 async fn action_body(q: &Query, req: Request) -> ApiResult<(WriteOptions, Value)> {
     if req.method() != Method::POST {
         return Err(ApiError::method_not_allowed(
@@ -569,6 +575,20 @@ async fn serve_eviction(
     let opts = WriteOptions { dry_run, ..opts };
     state.registry.evict(pods, ns, pod, &options, &opts).await?;
     Ok(action_done())
+}
+
+/// `POST serviceaccounts/<name>/token` with an `authentication.k8s.io/v1 TokenRequest`:
+/// answers `201` with the request, defaulted, and `status.token` (`kubectl create token`).
+async fn serve_token_request(
+    state: &Arc<AppState>,
+    ns: &str,
+    name: &str,
+    q: &Query,
+    req: Request,
+) -> ApiResult<Response> {
+    let (_opts, request) = action_body(q, req).await?;
+    let answer = state.registry.request_token(ns, name, request).await?;
+    Ok(responses::json(StatusCode::CREATED, &answer))
 }
 
 /// A streaming watch response: one JSON event per line.

@@ -26,6 +26,8 @@ pub struct AppState {
     pub discovery: Discovery,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Who a request comes from: client certificates, then ServiceAccount tokens.
+    pub authenticators: Arc<crate::authn::AuthenticatorChain>,
 }
 
 /// The whole router: health, version, discovery, OpenAPI, metrics and resources.
@@ -50,7 +52,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             handlers::observe,
         ))
-        .layer(axum::middleware::from_fn(crate::authn::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.authenticators.clone(),
+            crate::authn::authenticate_with,
+        ))
         .with_state(state)
 }
 
