@@ -1,0 +1,366 @@
+//! ServiceAccount tokens: `kubectl create token`, the token used as a bearer token by a
+//! kubeconfig without a client certificate, the ServiceAccount admission of pods, and
+//! legacy token Secrets.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine;
+use k8rs_e2e::{assert_contains, kubectl_tests, render, Kubectl, KubectlVersion, TestServer};
+use serde_json::{json, Value};
+
+const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+const UNAUTHORIZED: &str = "error: You must be logged in to the server (Unauthorized)";
+
+/// A kubeconfig with the server and its CA only: no client certificate, so a `--token`
+/// is the only credential kubectl sends.
+fn token_only_kubeconfig(server: &TestServer) -> PathBuf {
+    let admin = std::fs::read_to_string(server.kubeconfig()).expect("read admin.kubeconfig");
+    let field = |key: &str| {
+        admin
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} missing in admin.kubeconfig:\n{admin}"))
+            .trim()
+            .to_string()
+    };
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    \
+         certificate-authority-data: {}\n    server: {}\nusers:\n- name: u\n  user: {{}}\n\
+         contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n",
+        field("certificate-authority-data:"),
+        field("server:"),
+    );
+    let path = server.scratch_dir().join("token-only.kubeconfig");
+    std::fs::write(&path, text).expect("write token-only kubeconfig");
+    path
+}
+
+/// Runs `kubectl --token TOKEN ARGS` with the token-only kubeconfig.
+fn with_token(k: &Kubectl<'_>, token: &str, args: &[&str]) -> Output {
+    let server = k.server();
+    Command::new(k.version().binary())
+        .arg("--kubeconfig")
+        .arg(token_only_kubeconfig(server))
+        .arg("--cache-dir")
+        .arg(server.scratch_dir().join("token-cache"))
+        .args(["--token", token])
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("HOME", server.scratch_dir())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kubectl")
+}
+
+/// `kubectl auth whoami` with the token: stdout on success, panics otherwise.
+fn whoami(k: &Kubectl<'_>, token: &str) -> String {
+    let out = with_token(k, token, &["auth", "whoami"]);
+    assert!(
+        out.status.success(),
+        "whoami with the token failed\n{}",
+        render(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts that the server refuses the token with upstream's 401.
+#[track_caller]
+fn assert_unauthorized(k: &Kubectl<'_>, token: &str) {
+    let out = with_token(k, token, &["auth", "whoami"]);
+    assert!(!out.status.success(), "expected 401\n{}", render(&out));
+    assert_contains(&String::from_utf8_lossy(&out.stderr), UNAUTHORIZED);
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The claims of a JWT (not verified).
+fn claims(token: &str) -> Value {
+    let part = token
+        .trim()
+        .split('.')
+        .nth(1)
+        .expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// Signs `claims` with the server's own ServiceAccount key (`DATA/pki/sa.key`), so a test
+/// can present tokens the server never issued, e.g. expired ones, with a valid signature.
+fn sign_with_server_key(server: &TestServer, header: &Value, claims: &Value) -> String {
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let pem = std::fs::read_to_string(server.data_dir().join("pki/sa.key")).expect("sa.key");
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("PEM body");
+    let rng = ring::rand::SystemRandom::new();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+        .expect("sa.key is a PKCS#8 P-256 key");
+    let input = format!(
+        "{}.{}",
+        b64url(&serde_json::to_vec(header).unwrap()),
+        b64url(&serde_json::to_vec(claims).unwrap())
+    );
+    let sig = key.sign(&rng, input.as_bytes()).expect("sign");
+    format!("{input}.{}", b64url(sig.as_ref()))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+kubectl_tests! {
+    /// `kubectl create token default` issues an hour-long token for the API server's
+    /// audience; with a kubeconfig holding no certificate it authenticates as the
+    /// ServiceAccount; `--duration` and `--audience` shape it as upstream does.
+    fn create_token_and_use_it(k) {
+        let token = k.ok(["create", "token", "default"]);
+        let token = token.trim();
+        let c = claims(token);
+        assert_eq!(c["iss"], ISSUER);
+        assert_eq!(c["aud"], json!([ISSUER]));
+        assert_eq!(c["sub"], "system:serviceaccount:default:default");
+        assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3600);
+        let sa_uid = k.get_json("serviceaccount", "default", &[])["metadata"]["uid"].clone();
+        assert_eq!(
+            c["kubernetes.io"],
+            json!({"namespace": "default", "serviceaccount": {"name": "default", "uid": sa_uid}})
+        );
+
+        let me = whoami(k, token);
+        assert_contains(&me, "system:serviceaccount:default:default");
+        assert_contains(&me, "[system:serviceaccounts system:serviceaccounts:default system:authenticated]");
+        assert_contains(&me, sa_uid.as_str().unwrap());
+        assert_contains(&me, &format!("JTI={}", c["jti"].as_str().unwrap()));
+        // The token is a full credential: it can read.
+        let out = with_token(k, token, &["get", "serviceaccounts", "-o", "name"]);
+        assert!(out.status.success(), "{}", render(&out));
+        assert_contains(&String::from_utf8_lossy(&out.stdout), "serviceaccount/default");
+
+        k.ok(["create", "serviceaccount", "robot"]);
+        let short = k.ok(["create", "token", "robot", "--duration", "10m", "--audience", "x"]);
+        let c = claims(&short);
+        assert_eq!(c["aud"], json!(["x"]));
+        assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 600);
+        // Meant for someone else: the API server does not accept it.
+        assert_unauthorized(k, short.trim());
+        let both = k.ok(["create", "token", "robot", "--audience", "x", "--audience", ISSUER]);
+        assert_contains(&whoami(k, both.trim()), "system:serviceaccount:default:robot");
+
+        let err = k.err(["create", "token", "robot", "--duration", "1m"]);
+        assert_eq!(
+            err.trim(),
+            "error: failed to create token: TokenRequest.authentication.k8s.io \"\" is invalid: \
+             spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes"
+        );
+        let err = k.err(["create", "token", "nope"]);
+        assert_eq!(err.trim(), "error: failed to create token: serviceaccounts \"nope\" not found");
+
+        // Discovery lists the subresource as upstream does.
+        let v1: Value = serde_json::from_str(&k.ok(["get", "--raw", "/api/v1"])).unwrap();
+        let token_sub = v1["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "serviceaccounts/token")
+            .cloned()
+            .expect("serviceaccounts/token in /api/v1");
+        assert_eq!(
+            token_sub,
+            json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
+                   "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest",
+                   "verbs": ["create"]})
+        );
+    }
+
+    /// Garbage, expired, tampered and revoked tokens are all `401 Unauthorized`.
+    fn bad_tokens_are_unauthorized(k) {
+        assert_unauthorized(k, "garbage");
+        assert_unauthorized(k, "a.b.c");
+
+        k.ok(["create", "serviceaccount", "robot"]);
+        let token = k.ok(["create", "token", "robot"]);
+        let token = token.trim();
+        let header: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let mut c = claims(token);
+        // Re-signed with the server's key and fresh times: accepted, so the signing here
+        // is right and the refusals below are about the claims.
+        let resigned = sign_with_server_key(k.server(), &header, &c);
+        assert_contains(&whoami(k, &resigned), "system:serviceaccount:default:robot");
+        // Expired two minutes ago (past the one-minute leeway).
+        c["iat"] = json!(now() - 4000);
+        c["nbf"] = json!(now() - 4000);
+        c["exp"] = json!(now() - 120);
+        assert_unauthorized(k, &sign_with_server_key(k.server(), &header, &c));
+        // Someone else's name under the original signature.
+        let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+        let mut forged = claims(token);
+        forged["sub"] = json!("system:serviceaccount:kube-system:default");
+        forged["kubernetes.io"]["namespace"] = json!("kube-system");
+        parts[1] = b64url(&serde_json::to_vec(&forged).unwrap());
+        assert_unauthorized(k, &parts.join("."));
+
+        // Deleting the ServiceAccount revokes its tokens, and a new one of the same name
+        // (another uid) does not revive them.
+        assert_contains(&whoami(k, token), "system:serviceaccount:default:robot");
+        k.ok(["delete", "serviceaccount", "robot"]);
+        assert_unauthorized(k, token);
+        k.ok(["create", "serviceaccount", "robot"]);
+        assert_unauthorized(k, token);
+    }
+
+    /// Pods get the `default` ServiceAccount and its token volume in every container; a
+    /// missing ServiceAccount is refused; a pod-bound token dies with its pod.
+    fn pod_admission_and_pod_bound_tokens(k) {
+        let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  \
+            initContainers:\n  - name: init\n    image: busybox\n  containers:\n  \
+            - name: main\n    image: nginx:1.27\n  - name: side\n    image: busybox\n";
+        k.ok_stdin(["create", "-f", "-"], manifest);
+        let pod = k.get_json("pod", "web", &[]);
+        let spec = &pod["spec"];
+        assert_eq!(spec["serviceAccountName"], "default");
+        assert_eq!(spec["serviceAccount"], "default");
+        let volumes = spec["volumes"].as_array().expect("volumes");
+        assert_eq!(volumes.len(), 1, "{volumes:?}");
+        let name = volumes[0]["name"].as_str().unwrap();
+        assert!(name.starts_with("kube-api-access-") && name.len() == "kube-api-access-".len() + 5, "{name}");
+        assert_eq!(
+            volumes[0]["projected"],
+            json!({"defaultMode": 420, "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+            ]})
+        );
+        let mount = json!([{"name": name, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]);
+        assert_eq!(spec["initContainers"][0]["volumeMounts"], mount);
+        assert_eq!(spec["containers"][0]["volumeMounts"], mount);
+        assert_eq!(spec["containers"][1]["volumeMounts"], mount);
+
+        let err = k.err_stdin(
+            ["create", "-f", "-"],
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: lost\nspec:\n  serviceAccountName: ghost\n  \
+             containers:\n  - name: main\n    image: nginx:1.27\n",
+        );
+        assert_contains(
+            &err,
+            "Error from server (Forbidden): error when creating \"STDIN\": pods \"lost\" is forbidden: \
+             error looking up service account default/ghost: serviceaccount \"ghost\" not found",
+        );
+
+        k.ok_stdin(
+            ["create", "-f", "-"],
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: quiet\nspec:\n  automountServiceAccountToken: false\n  \
+             containers:\n  - name: main\n    image: nginx:1.27\n",
+        );
+        let quiet = k.get_json("pod", "quiet", &[]);
+        assert!(quiet["spec"].get("volumes").is_none(), "{quiet}");
+        assert!(quiet["spec"]["containers"][0].get("volumeMounts").is_none(), "{quiet}");
+
+        // A new namespace has its `default` ServiceAccount, so pods can be created there.
+        k.ok(["create", "namespace", "team"]);
+        let out = k.ok_stdin(["create", "-n", "team", "-f", "-"], &common::pod("api", "nginx:1.27", &[("app", "api")]));
+        assert_eq!(out.trim(), "pod/api created");
+        let api = k.get_json("pod", "api", &["-n", "team"]);
+        assert_eq!(api["spec"]["serviceAccountName"], "default");
+
+        // Bound to the pod: the pod's name and uid come with the user; deleting the pod
+        // revokes the token.
+        let token = k.ok(["create", "token", "default", "--bound-object-kind", "Pod", "--bound-object-name", "web"]);
+        let pod_uid = pod["metadata"]["uid"].as_str().unwrap();
+        let c = claims(&token);
+        assert_eq!(c["kubernetes.io"]["pod"], json!({"name": "web", "uid": pod_uid}));
+        let me = whoami(k, token.trim());
+        assert_contains(&me, "authentication.kubernetes.io/pod-name");
+        assert_contains(&me, "[web]");
+        assert_contains(&me, pod_uid);
+        k.ok(["create", "serviceaccount", "robot"]);
+        let err = k.err(["create", "token", "robot", "--bound-object-kind", "Pod", "--bound-object-name", "web"]);
+        assert_eq!(
+            err.trim(),
+            "error: failed to create token: cannot bind token for serviceaccount \"robot\" to pod running with different serviceaccount name."
+        );
+        let err = k.err(["create", "token", "default", "--bound-object-kind", "Pod", "--bound-object-name", "web", "--bound-object-uid", "not-the-uid"]);
+        assert_eq!(
+            err.trim(),
+            "error: failed to create token: Operation cannot be fulfilled on Pod \"web\": the UID in the bound object reference (not-the-uid) does not match the UID in record. The object might have been deleted and then recreated"
+        );
+        k.ok(["delete", "pod", "web"]);
+        assert_unauthorized(k, token.trim());
+        let err = k.err(["create", "token", "default", "--bound-object-kind", "Pod", "--bound-object-name", "web"]);
+        assert_eq!(err.trim(), "error: failed to create token: pods \"web\" not found");
+    }
+
+    /// A `kubernetes.io/service-account-token` Secret gets a token, the CA and the
+    /// namespace; the token authenticates until the Secret is deleted.
+    fn legacy_token_secret(k) {
+        k.ok(["create", "serviceaccount", "robot"]);
+        k.ok_stdin(
+            ["create", "-f", "-"],
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: robot-token\n  annotations:\n    \
+             kubernetes.io/service-account.name: robot\ntype: kubernetes.io/service-account-token\n",
+        );
+        let secret = k.get_json("secret", "robot-token", &[]);
+        let data = secret["data"].as_object().expect("data");
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["ca.crt", "namespace", "token"]);
+        let decode = |key: &str| {
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(data[key].as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(decode("namespace"), "default");
+        let ca = std::fs::read_to_string(k.server().data_dir().join("pki/ca.crt")).unwrap();
+        assert_eq!(decode("ca.crt"), ca);
+        let sa_uid = k.get_json("serviceaccount", "robot", &[])["metadata"]["uid"].clone();
+        assert_eq!(secret["metadata"]["annotations"]["kubernetes.io/service-account.uid"], sa_uid);
+        let token = decode("token");
+        assert_eq!(claims(&token)["iss"], "kubernetes/serviceaccount");
+        assert_contains(&whoami(k, &token), "system:serviceaccount:default:robot");
+        k.ok(["delete", "secret", "robot-token"]);
+        assert_unauthorized(k, &token);
+
+        // Without the annotation the Secret is refused as upstream refuses it.
+        let err = k.err_stdin(
+            ["create", "-f", "-"],
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bare\ntype: kubernetes.io/service-account-token\n",
+        );
+        assert_contains(&err, "metadata.annotations[kubernetes.io/service-account.name]: Required value");
+    }
+}
+
+/// The signing key is kept in the data dir: tokens issued before a restart still work.
+#[test]
+fn tokens_survive_a_restart() {
+    let version = KubectlVersion::V1_33;
+    let mut server = TestServer::start();
+    let token = server.kubectl_ok(version, ["create", "token", "default"]);
+    let key = std::fs::read(server.data_dir().join("pki/sa.key")).unwrap();
+    server.restart();
+    assert_eq!(
+        std::fs::read(server.data_dir().join("pki/sa.key")).unwrap(),
+        key
+    );
+    let k = server.with_version(version);
+    assert_contains(
+        &whoami(&k, token.trim()),
+        "system:serviceaccount:default:default",
+    );
+}
