@@ -337,6 +337,21 @@ kubectl_tests! {
         k.ok(["delete", "secret", "robot-token"]);
         assert_unauthorized(k, &token);
 
+        // A TokenRequest bound to an ordinary Secret lives as long as that Secret.
+        k.ok(["create", "secret", "generic", "anchor", "--from-literal", "k=v"]);
+        let bound = k.ok(["create", "token", "robot", "--bound-object-kind", "Secret", "--bound-object-name", "anchor"]);
+        let anchor_uid = k.get_json("secret", "anchor", &[])["metadata"]["uid"].clone();
+        assert_eq!(claims(&bound)["kubernetes.io"]["secret"], json!({"name": "anchor", "uid": anchor_uid}));
+        assert_contains(&whoami(k, bound.trim()), "system:serviceaccount:default:robot");
+        k.ok(["delete", "secret", "anchor"]);
+        assert_unauthorized(k, bound.trim());
+        // kubectl only offers Pod, Secret and Node; the server refuses other kinds itself.
+        let err = k.err_stdin(
+            ["create", "--raw", "/api/v1/namespaces/default/serviceaccounts/robot/token", "-f", "-"],
+            r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"boundObjectRef":{"apiVersion":"v1","kind":"ConfigMap","name":"x"}}}"#,
+        );
+        assert_contains(&err, "Error from server (BadRequest): cannot bind token to object of type /v1, Kind=ConfigMap");
+
         // Without the annotation the Secret is refused as upstream refuses it.
         let err = k.err_stdin(
             ["create", "-f", "-"],

@@ -7,9 +7,9 @@
 //! (`system:anonymous`, group `system:unauthenticated`) on the public health and version
 //! endpoints and 401 elsewhere.
 //!
-//! Today the chain holds the client-certificate authenticator; bearer tokens
-//! (ServiceAccount JWTs) are another [`Authenticator`] added with
-//! [`AuthenticatorChain::with`] and served through [`authenticate_with`].
+//! The server's chain holds the client-certificate authenticator, then ServiceAccount
+//! bearer tokens ([`crate::satoken::ServiceAccountAuthenticator`], added with
+//! [`AuthenticatorChain::with`]), and is served through [`authenticate_with`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
