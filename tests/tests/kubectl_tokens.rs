@@ -166,6 +166,28 @@ kubectl_tests! {
         let err = k.err(["create", "token", "nope"]);
         assert_eq!(err.trim(), "error: failed to create token: serviceaccounts \"nope\" not found");
 
+        // TokenReview: what webhooks and in-cluster servers ask the API server.
+        let review = |token: &str, audiences: &str| -> Value {
+            let manifest = format!(
+                r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":"{token}"{audiences}}}}}"#
+            );
+            serde_json::from_str(&k.ok_stdin(["create", "-o", "json", "-f", "-"], &manifest)).unwrap()
+        };
+        let ok = review(both.trim(), r#","audiences":["x","y"]"#);
+        assert_eq!(ok["status"]["authenticated"], true);
+        assert_eq!(ok["status"]["audiences"], json!(["x"]));
+        assert_eq!(ok["status"]["user"]["username"], "system:serviceaccount:default:robot");
+        assert_eq!(
+            ok["status"]["user"]["groups"],
+            json!(["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"])
+        );
+        let denied = review(token, r#","audiences":["vault"]"#);
+        assert_eq!(
+            denied["status"],
+            json!({"user": {}, "error": format!("token audiences [\"{ISSUER}\"] is invalid for the target audiences [\"vault\"]")})
+        );
+        assert_eq!(review("garbage", "")["status"], json!({"user": {}, "error": "invalid bearer token"}));
+
         // Discovery lists the subresource as upstream does.
         let v1: Value = serde_json::from_str(&k.ok(["get", "--raw", "/api/v1"])).unwrap();
         let token_sub = v1["resources"]

@@ -78,6 +78,14 @@ pub trait Authenticator: Send + Sync {
     async fn authenticate(&self, req: &Parts) -> Result<Option<UserInfo>, AuthnError>;
 }
 
+/// A shared authenticator is one too (the token authenticator also serves `TokenReview`).
+#[async_trait]
+impl<T: Authenticator + ?Sized> Authenticator for Arc<T> {
+    async fn authenticate(&self, req: &Parts) -> Result<Option<UserInfo>, AuthnError> {
+        (**self).authenticate(req).await
+    }
+}
+
 /// Authenticates by the verified TLS client certificate: CN is the user name, O values the
 /// groups (as upstream's `CommonNameUserConversion`).
 #[derive(Debug, Clone, Copy, Default)]

@@ -23,6 +23,13 @@ const REVIEWS: &[(&str, &str, &str, &str, bool)] = &[
         false,
     ),
     (
+        "authentication.k8s.io",
+        "v1",
+        "tokenreviews",
+        "TokenReview",
+        false,
+    ),
+    (
         "authorization.k8s.io",
         "v1",
         "localsubjectaccessreviews",

@@ -226,10 +226,40 @@ impl TokenIssuer {
     }
 
     /// Check a token's signature, issuer, time window (at `now`, seconds since the epoch)
-    /// and audience. The objects it names are checked by the caller.
+    /// and audience against the API server's audiences. The objects it names are checked
+    /// by the caller. Errors carry upstream's wording (what `TokenReview` reports).
     pub fn verify(&self, token: &str, now: i64) -> Result<Verified, TokenError> {
+        self.verify_for(token, now, &self.audiences)
+            .map(|(verified, _)| verified)
+    }
+
+    /// Like [`verify`](Self::verify) for the audiences a caller names (`TokenReview`), also
+    /// returning the audiences the token is valid for among them.
+    pub fn verify_for(
+        &self,
+        token: &str,
+        now: i64,
+        wanted: &[String],
+    ) -> Result<(Verified, Vec<String>), TokenError> {
+        // Upstream's authenticators skip tokens whose issuer they cannot read; the bearer
+        // token authenticator then reports this.
+        let invalid = || TokenError("invalid bearer token".into());
         if token.split('.').count() != 3 {
-            return Err(TokenError("not a JWT".into()));
+            return Err(invalid());
+        }
+        let issuer = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|c| c.get("iss").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        if issuer != ISSUER && issuer != LEGACY_ISSUER {
+            return Err(invalid());
         }
         let mut validation = Validation::new(Algorithm::ES256);
         // Times and audiences are checked below, with upstream's rules and leeway.
@@ -237,10 +267,38 @@ impl TokenIssuer {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Value>(token, &self.decoding, &validation)
-            .map_err(|e| TokenError(format!("invalid token: {e}")))?;
+        let data =
+            jsonwebtoken::decode::<Value>(token, &self.decoding, &validation).map_err(|e| {
+                tracing::debug!(error = %e, "service account token signature");
+                TokenError("go-jose/go-jose: error in cryptographic primitive".into())
+            })?;
         let c = data.claims;
-        match c.get("iss").and_then(Value::as_str).unwrap_or("") {
+        // Audiences: legacy tokens have none and count as the API server's own.
+        let token_audiences: Vec<String> = match c.get("aud") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let effective = if token_audiences.is_empty() {
+            self.audiences.clone()
+        } else {
+            token_audiences.clone()
+        };
+        let matched: Vec<String> = wanted
+            .iter()
+            .filter(|a| effective.contains(a))
+            .cloned()
+            .collect();
+        if matched.is_empty() {
+            return Err(TokenError(format!(
+                "token audiences {effective:?} is invalid for the target audiences {wanted:?}"
+            )));
+        }
+        let verified = match c.get("iss").and_then(Value::as_str).unwrap_or("") {
             LEGACY_ISSUER => {
                 let get = |k: &str| {
                     c.get(format!("kubernetes.io/serviceaccount/{k}"))
@@ -253,21 +311,25 @@ impl TokenIssuer {
                 let service_account_uid = get("service-account.uid");
                 let secret = get("secret.name");
                 if namespace.is_empty() || service_account.is_empty() || secret.is_empty() {
-                    return Err(TokenError("legacy token misses its claims".into()));
+                    return Err(TokenError(
+                        "service account token claims are missing".into(),
+                    ));
                 }
                 if c.get("sub").and_then(Value::as_str)
                     != Some(&username(&namespace, &service_account))
                 {
-                    return Err(TokenError("legacy token subject does not match".into()));
+                    return Err(TokenError(
+                        "service account token subject does not match its claims".into(),
+                    ));
                 }
-                Ok(Verified::Legacy {
+                Verified::Legacy {
                     namespace,
                     service_account,
                     service_account_uid,
                     secret,
-                })
+                }
             }
-            ISSUER => {
+            _ => {
                 let exp = c.get("exp").and_then(Value::as_i64);
                 let nbf = c.get("nbf").and_then(Value::as_i64);
                 match exp {
@@ -275,26 +337,16 @@ impl TokenIssuer {
                         return Err(TokenError("service account token has expired".into()))
                     }
                     Some(_) => {}
-                    None => return Err(TokenError("bound token has no expiry".into())),
+                    None => {
+                        return Err(TokenError(
+                            "service account token claims are missing".into(),
+                        ))
+                    }
                 }
                 if nbf.is_some_and(|nbf| now + LEEWAY_SECONDS < nbf) {
                     return Err(TokenError("service account token is not valid yet".into()));
                 }
-                let audiences: Vec<String> = match c.get("aud") {
-                    Some(Value::String(s)) => vec![s.clone()],
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                if !audiences.iter().any(|a| self.audiences.contains(a)) {
-                    return Err(TokenError(format!(
-                        "token audiences {audiences:?} is invalid for the target audiences {:?}",
-                        self.audiences
-                    )));
-                }
+                let audiences = token_audiences;
                 let k = c.get("kubernetes.io").cloned().unwrap_or(Value::Null);
                 let claims = BoundClaims {
                     namespace: str_at(&k, "/namespace").to_string(),
@@ -314,17 +366,21 @@ impl TokenIssuer {
                         .to_string(),
                 };
                 if claims.namespace.is_empty() || claims.service_account.name.is_empty() {
-                    return Err(TokenError("token misses its kubernetes.io claims".into()));
+                    return Err(TokenError(
+                        "service account token claims are missing".into(),
+                    ));
                 }
                 if c.get("sub").and_then(Value::as_str)
                     != Some(&username(&claims.namespace, &claims.service_account.name))
                 {
-                    return Err(TokenError("token subject does not match".into()));
+                    return Err(TokenError(
+                        "service account token subject does not match its claims".into(),
+                    ));
                 }
-                Ok(Verified::Bound(claims))
+                Verified::Bound(claims)
             }
-            other => Err(TokenError(format!("unknown issuer {other:?}"))),
-        }
+        };
+        Ok((verified, matched))
     }
 }
 
@@ -381,10 +437,39 @@ impl ServiceAccountAuthenticator {
         ServiceAccountAuthenticator { issuer, registry }
     }
 
-    /// The user of a token, or why it is refused.
+    /// The audiences the API server accepts.
+    pub fn audiences(&self) -> &[String] {
+        self.issuer.audiences()
+    }
+
+    /// The user of a token valid for the API server, or why it is refused.
     pub async fn authenticate_token(&self, token: &str) -> Result<UserInfo, TokenError> {
+        let audiences = self.issuer.audiences().to_vec();
+        self.review(token, &audiences).await.map(|(user, _)| user)
+    }
+
+    /// The user of a token valid for one of `audiences`, and those of them it is valid
+    /// for (`TokenReview`); or why it is refused, in upstream's words.
+    pub async fn review(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<(UserInfo, Vec<String>), TokenError> {
         let now = chrono::Utc::now().timestamp();
-        match self.issuer.verify(token, now)? {
+        let (verified, matched) = self.issuer.verify_for(token, now, audiences)?;
+        self.check_objects(verified, token, now)
+            .await
+            .map(|user| (user, matched))
+    }
+
+    /// Whether the objects a verified token names still exist as it names them.
+    async fn check_objects(
+        &self,
+        verified: Verified,
+        token: &str,
+        now: i64,
+    ) -> Result<UserInfo, TokenError> {
+        match verified {
             Verified::Bound(c) => {
                 let ns = c.namespace.as_str();
                 let sa = self
@@ -555,8 +640,7 @@ impl Authenticator for ServiceAccountAuthenticator {
         };
         match self.authenticate_token(token).await {
             Ok(user) => Ok(Some(user)),
-            // Upstream answers an unrecognised bearer token with "invalid bearer token".
-            Err(e) => Err(AuthnError(format!("invalid bearer token: {e}"))),
+            Err(e) => Err(AuthnError(e.0)),
         }
     }
 }
@@ -741,6 +825,34 @@ mod tests {
                 service_account_uid: "sa-uid".into(),
                 secret: "robot-token".into(),
             }
+        );
+    }
+
+    #[test]
+    fn reviews_name_their_audiences_and_legacy_tokens_count_as_the_servers() {
+        let issuer = issuer();
+        let now = chrono::Utc::now().timestamp();
+        let mut c = claims(now);
+        c.audiences = vec!["vault".into(), "api".into()];
+        let token = issuer.issue(&c).unwrap();
+        let (_, matched) = issuer
+            .verify_for(&token, now, &["api".into(), "other".into()])
+            .unwrap();
+        assert_eq!(matched, ["api"]);
+        let err = issuer
+            .verify_for(&token, now, &["other".into()])
+            .unwrap_err();
+        assert_eq!(
+            err.0,
+            r#"token audiences ["vault", "api"] is invalid for the target audiences ["other"]"#
+        );
+        let legacy = issuer.issue_legacy("default", "robot", "u", "s").unwrap();
+        let (_, matched) = issuer.verify_for(&legacy, now, &[ISSUER.into()]).unwrap();
+        assert_eq!(matched, [ISSUER]);
+        assert!(issuer.verify_for(&legacy, now, &["vault".into()]).is_err());
+        assert_eq!(
+            issuer.verify("garbage", now).unwrap_err().0,
+            "invalid bearer token"
         );
     }
 

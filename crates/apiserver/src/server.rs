@@ -71,9 +71,12 @@ pub async fn run_notifying(
     )?);
     registry.set_token_issuer(tokens.clone());
     registry.set_cluster_ca(pki.ca_pem().to_string());
-    let authenticators = Arc::new(crate::authn::AuthenticatorChain::default().with(
-        crate::satoken::ServiceAccountAuthenticator::new(tokens, registry.clone()),
+    let token_authenticator = Arc::new(crate::satoken::ServiceAccountAuthenticator::new(
+        tokens,
+        registry.clone(),
     ));
+    let authenticators =
+        Arc::new(crate::authn::AuthenticatorChain::default().with(token_authenticator.clone()));
     let advertise = if config.bind_address.is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
@@ -90,6 +93,7 @@ pub async fn run_notifying(
         discovery,
         metrics,
         authenticators,
+        tokens: token_authenticator,
     });
     let app = router(state);
 

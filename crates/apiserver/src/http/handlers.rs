@@ -141,7 +141,7 @@ async fn serve(state: &Arc<AppState>, req: Request) -> ApiResult<Response> {
                 }
                 Ok(resp)
             } else if crate::discovery::is_review(&info) {
-                serve_review(&info, req).await
+                serve_review(state, &info, req).await
             } else {
                 Err(ApiError::path_not_found())
             }
@@ -637,7 +637,11 @@ fn watch_response(
 
 /// `SelfSubjectReview` (`kubectl auth whoami`) and access reviews (`kubectl auth can-i`):
 /// computed per request, never stored.
-async fn serve_review(info: &RequestInfo, req: Request) -> ApiResult<Response> {
+async fn serve_review(
+    state: &Arc<AppState>,
+    info: &RequestInfo,
+    req: Request,
+) -> ApiResult<Response> {
     if req.method() != Method::POST || info.name.is_some() {
         return Err(ApiError::method_not_allowed(
             "the server does not allow this method on the requested resource",
@@ -654,6 +658,45 @@ async fn serve_review(info: &RequestInfo, req: Request) -> ApiResult<Response> {
     match (info.group.as_str(), info.resource.as_str()) {
         ("authentication.k8s.io", "selfsubjectreviews") => {
             obj["status"] = json!({"userInfo": user});
+        }
+        ("authentication.k8s.io", "tokenreviews") => {
+            if let Some(ns) = &info.namespace {
+                return Err(ApiError::bad_request(format!(
+                    "namespace is not allowed on this type: {ns}"
+                )));
+            }
+            let token = obj
+                .pointer("/spec/token")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if token.is_empty() {
+                return Err(ApiError::bad_request(
+                    "token is required for TokenReview in authentication",
+                ));
+            }
+            let mut audiences: Vec<String> = obj
+                .pointer("/spec/audiences")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if audiences.is_empty() {
+                audiences = state.tokens.audiences().to_vec();
+            }
+            obj["status"] = match state.tokens.review(&token, &audiences).await {
+                Ok((mut user, matched)) => {
+                    // The review runs upstream's whole authenticator, which adds this group.
+                    user.groups
+                        .push(crate::authn::GROUP_AUTHENTICATED.to_string());
+                    json!({"authenticated": true, "user": user, "audiences": matched})
+                }
+                Err(e) => json!({"user": {}, "error": e.0}),
+            };
         }
         (
             "authorization.k8s.io",

@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Who a request comes from: client certificates, then ServiceAccount tokens.
     pub authenticators: Arc<crate::authn::AuthenticatorChain>,
+    /// The ServiceAccount token authenticator, for `TokenReview`.
+    pub tokens: Arc<crate::satoken::ServiceAccountAuthenticator>,
 }
 
 /// The whole router: health, version, discovery, OpenAPI, metrics and resources.
