@@ -188,6 +188,24 @@ kubectl_tests! {
         );
         assert_eq!(review("garbage", "")["status"], json!({"user": {}, "error": "invalid bearer token"}));
 
+        // Issuer discovery: relying parties find the key set and verify tokens offline.
+        let config: Value = serde_json::from_str(&k.ok(["get", "--raw", "/.well-known/openid-configuration"])).unwrap();
+        assert_eq!(config["issuer"], ISSUER);
+        assert_eq!(config["jwks_uri"], format!("https://127.0.0.1:{}/openid/v1/jwks", k.server().port()));
+        assert_eq!(config["response_types_supported"], json!(["id_token"]));
+        let out = with_token(k, token, &["get", "--raw", "/openid/v1/jwks"]);
+        assert!(out.status.success(), "{}", render(&out));
+        let jwks: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let jwk = &jwks["keys"][0];
+        assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["use"].as_str()), (Some("EC"), Some("P-256"), Some("sig")));
+        let coordinate = |f: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jwk[f].as_str().unwrap()).unwrap();
+        let point = [vec![4u8], coordinate("x"), coordinate("y")].concat();
+        let (signed, signature) = token.rsplit_once('.').unwrap();
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature).unwrap();
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+            .verify(signed.as_bytes(), &signature)
+            .expect("the published key verifies `kubectl create token`'s token");
+
         // Discovery lists the subresource as upstream does.
         let v1: Value = serde_json::from_str(&k.ok(["get", "--raw", "/api/v1"])).unwrap();
         let token_sub = v1["resources"]

@@ -159,6 +159,11 @@ impl Discovery {
         }
     }
 
+    /// `host:port` clients reach this server at.
+    pub fn server_address(&self) -> &str {
+        &self.server_address
+    }
+
     /// `/api` or `/apis`, aggregated when the client asks for it.
     pub fn root(&self, legacy: bool, accept: &str) -> Response {
         let aggregated =

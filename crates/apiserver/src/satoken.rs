@@ -40,6 +40,10 @@ pub const WARN_ONLY_EXPIRATION_SECONDS: i64 = 3607;
 /// What such pod-bound tokens really get (`ExpirationExtensionSeconds`, one year), so old
 /// clients that never reload their token keep working while `warnafter` flags them.
 pub const EXTENDED_EXPIRATION_SECONDS: i64 = 24 * 365 * 60 * 60;
+/// Where the OpenID provider configuration and the key set are served.
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+/// See [`OPENID_CONFIGURATION_PATH`].
+pub const JWKS_PATH: &str = "/openid/v1/jwks";
 /// Clock skew tolerated on `exp` and `nbf` (go-jose's `DefaultLeeway`).
 const LEEWAY_SECONDS: i64 = 60;
 
@@ -132,6 +136,8 @@ pub struct TokenIssuer {
     decoding: DecodingKey,
     key_id: String,
     audiences: Vec<String>,
+    /// The public key as a JWK (`/openid/v1/jwks`).
+    jwk: Value,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -155,11 +161,40 @@ impl TokenIssuer {
         // Upstream's key id: the unpadded base64url SHA-256 of the PKIX public key.
         let digest = ring::digest::digest(&ring::digest::SHA256, &key.subject_public_key_info());
         let key_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+        // An uncompressed P-256 point: 0x04, then X and Y, 32 bytes each.
+        let point = key.public_key_raw();
+        if point.len() != 65 || point[0] != 4 {
+            anyhow::bail!("the service account signing key's public point is malformed");
+        }
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwk = json!({
+            "use": "sig", "kty": "EC", "kid": key_id, "crv": "P-256", "alg": "ES256",
+            "x": b64(&point[1..33]), "y": b64(&point[33..]),
+        });
         Ok(TokenIssuer {
             encoding: EncodingKey::from_ec_der(&key.serialize_der()),
-            decoding: DecodingKey::from_ec_der(key.public_key_raw()),
+            decoding: DecodingKey::from_ec_der(point),
             key_id,
             audiences: vec![ISSUER.to_string()],
+            jwk,
+        })
+    }
+
+    /// The JSON Web Key Set relying parties verify tokens with (`GET /openid/v1/jwks`).
+    pub fn jwks(&self) -> Value {
+        json!({"keys": [self.jwk]})
+    }
+
+    /// The OpenID provider configuration (`GET /.well-known/openid-configuration`), with
+    /// the key set served by this API server at `server_address` (`host:port`), as
+    /// upstream does without `--service-account-jwks-uri`.
+    pub fn openid_configuration(&self, server_address: &str) -> Value {
+        json!({
+            "issuer": ISSUER,
+            "jwks_uri": format!("https://{server_address}{JWKS_PATH}"),
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
         })
     }
 
@@ -440,6 +475,11 @@ impl ServiceAccountAuthenticator {
     /// The audiences the API server accepts.
     pub fn audiences(&self) -> &[String] {
         self.issuer.audiences()
+    }
+
+    /// The signing key's issuer.
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.issuer
     }
 
     /// The user of a token valid for the API server, or why it is refused.
@@ -854,6 +894,32 @@ mod tests {
             issuer.verify("garbage", now).unwrap_err().0,
             "invalid bearer token"
         );
+    }
+
+    #[test]
+    fn jwks_key_verifies_issued_tokens() {
+        let issuer = issuer();
+        let token = issuer
+            .issue(&claims(chrono::Utc::now().timestamp()))
+            .unwrap();
+        let jwk = &issuer.jwks()["keys"][0];
+        assert_eq!(jwk["kid"], json!(issuer.key_id));
+        let d = |f: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(jwk[f].as_str().unwrap())
+                .unwrap()
+        };
+        let point = [vec![4u8], d("x"), d("y")].concat();
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap();
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+            .verify(input.as_bytes(), &sig)
+            .expect("the published key verifies the token");
+        let config = issuer.openid_configuration("10.0.0.1:6443");
+        assert_eq!(config["jwks_uri"], "https://10.0.0.1:6443/openid/v1/jwks");
+        assert_eq!(config["issuer"], ISSUER);
     }
 
     #[test]
