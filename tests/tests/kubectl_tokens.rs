@@ -312,6 +312,21 @@ kubectl_tests! {
         assert!(quiet["spec"].get("volumes").is_none(), "{quiet}");
         assert!(quiet["spec"]["containers"][0].get("volumeMounts").is_none(), "{quiet}");
 
+        // The ServiceAccount's own choices: no token, and its image pull secrets.
+        k.ok_stdin(
+            ["create", "-f", "-"],
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: builder\n\
+             automountServiceAccountToken: false\nimagePullSecrets:\n- name: regcred\n",
+        );
+        k.ok_stdin(
+            ["create", "-f", "-"],
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: build\nspec:\n  serviceAccountName: builder\n  \
+             containers:\n  - name: main\n    image: nginx:1.27\n",
+        );
+        let build = k.get_json("pod", "build", &[]);
+        assert!(build["spec"].get("volumes").is_none(), "{build}");
+        assert_eq!(build["spec"]["imagePullSecrets"], json!([{"name": "regcred"}]));
+
         // A new namespace has its `default` ServiceAccount, so pods can be created there.
         k.ok(["create", "namespace", "team"]);
         let out = k.ok_stdin(["create", "-n", "team", "-f", "-"], &common::pod("api", "nginx:1.27", &[("app", "api")]));

@@ -398,9 +398,22 @@ impl Registry {
                 Err(e) => anyhow::bail!("creating namespace {name}: {e}"),
             }
         }
-        // Data dirs from before namespaces got their `default` ServiceAccount.
-        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            self.ensure_default_service_account(name)
+        // Every namespace has its `default` ServiceAccount, also in data dirs from before
+        // the registry created them (the cache has caught up with the writes above).
+        self.consistent_revision()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading namespaces: {e}"))?;
+        let namespaces: Vec<String> = self
+            .resource_cache(&ns)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .list(&ns.storage_prefix, 0)
+            .objects
+            .iter()
+            .filter(|n| !meta::is_deleting(n))
+            .map(|n| meta::name(n).to_string())
+            .collect();
+        for name in namespaces {
+            self.ensure_default_service_account(&name)
                 .await
                 .map_err(|e| anyhow::anyhow!("creating {name}/default ServiceAccount: {e}"))?;
         }
