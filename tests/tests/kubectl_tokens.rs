@@ -417,12 +417,18 @@ kubectl_tests! {
 }
 
 /// The signing key is kept in the data dir: tokens issued before a restart still work.
+/// A namespace missing its `default` ServiceAccount gets it back at start-up.
 #[test]
 fn tokens_survive_a_restart() {
     let version = KubectlVersion::V1_33;
     let mut server = TestServer::start();
     let token = server.kubectl_ok(version, ["create", "token", "default"]);
     let key = std::fs::read(server.data_dir().join("pki/sa.key")).unwrap();
+    server.kubectl_ok(version, ["create", "namespace", "team"]);
+    server.kubectl_ok(
+        version,
+        ["delete", "serviceaccount", "default", "-n", "team"],
+    );
     server.restart();
     assert_eq!(
         std::fs::read(server.data_dir().join("pki/sa.key")).unwrap(),
@@ -433,4 +439,5 @@ fn tokens_survive_a_restart() {
         &whoami(&k, token.trim()),
         "system:serviceaccount:default:default",
     );
+    k.ok(["get", "serviceaccount", "default", "-n", "team"]);
 }
