@@ -389,6 +389,11 @@ kubectl_tests! {
         let token = decode("token");
         assert_eq!(claims(&token)["iss"], "kubernetes/serviceaccount");
         assert_contains(&whoami(k, &token), "system:serviceaccount:default:robot");
+        // Marked invalid, it stops working; unmarked, it works again.
+        k.ok(["label", "secret", "robot-token", "kubernetes.io/legacy-token-invalid-since=2026-01-01"]);
+        assert_unauthorized(k, &token);
+        k.ok(["label", "secret", "robot-token", "kubernetes.io/legacy-token-invalid-since-"]);
+        assert_contains(&whoami(k, &token), "system:serviceaccount:default:robot");
         k.ok(["delete", "secret", "robot-token"]);
         assert_unauthorized(k, &token);
 

@@ -44,6 +44,8 @@ pub const EXTENDED_EXPIRATION_SECONDS: i64 = 24 * 365 * 60 * 60;
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 /// See [`OPENID_CONFIGURATION_PATH`].
 pub const JWKS_PATH: &str = "/openid/v1/jwks";
+/// Label that invalidates a legacy token Secret's token.
+const LEGACY_TOKEN_INVALID_SINCE: &str = "kubernetes.io/legacy-token-invalid-since";
 /// Clock skew tolerated on `exp` and `nbf` (go-jose's `DefaultLeeway`).
 const LEEWAY_SECONDS: i64 = 60;
 
@@ -609,6 +611,17 @@ impl ServiceAccountAuthenticator {
                         "token secret {ns}/{secret} is being deleted"
                     )));
                 }
+
+                // Marked by upstream's legacy token clean-up (or by hand) as no longer valid.
+                if stored
+                    .pointer("/metadata/labels")
+                    .and_then(|l| l.get(LEGACY_TOKEN_INVALID_SINCE))
+                    .is_some()
+                {
+                    return Err(TokenError(format!(
+                        "the token in secret {ns}/{secret} for service account {ns}/{service_account} has been marked invalid. Use tokens from the TokenRequest API or manually created secret-based tokens, or remove the '{LEGACY_TOKEN_INVALID_SINCE}' label from the secret to re-enable it"
+                    )));
+                }
                 let copy = stored
                     .pointer("/data/token")
                     .and_then(Value::as_str)
@@ -658,17 +671,41 @@ fn deleted_before_leeway(obj: &Value, now: i64) -> bool {
         .is_some_and(|t| t.timestamp() < now - LEEWAY_SECONDS)
 }
 
-/// The bearer token of a request, if it carries one.
-fn bearer_token(req: &Parts) -> Option<&str> {
-    let value = req
+/// WebSocket subprotocol prefix that carries a bearer token (browsers cannot set headers
+/// on WebSocket requests), as upstream's `websocket.NewProtocolAuthenticator`.
+const WEBSOCKET_TOKEN_PROTOCOL: &str = "base64url.bearer.authorization.k8s.io.";
+
+/// The bearer token of a request, if it carries one: the `Authorization` header, or on
+/// a WebSocket upgrade a `base64url.bearer.authorization.k8s.io.<token>` subprotocol.
+fn bearer_token(req: &Parts) -> Option<String> {
+    if let Some(value) = req.headers.get(http::header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.trim().split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string())
+            .filter(|t| !t.is_empty());
+    }
+    let upgrade = req
         .headers
-        .get(http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return None;
+    }
+    req.headers
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(WEBSOCKET_TOKEN_PROTOCOL))
+        .and_then(|encoded| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded)
+                .ok()
+        })
+        .and_then(|bytes| String::from_utf8(bytes).ok())
         .filter(|t| !t.is_empty())
 }
 
@@ -678,7 +715,7 @@ impl Authenticator for ServiceAccountAuthenticator {
         let Some(token) = bearer_token(req) else {
             return Ok(None);
         };
-        match self.authenticate_token(token).await {
+        match self.authenticate_token(&token).await {
             Ok(user) => Ok(Some(user)),
             Err(e) => Err(AuthnError(e.0)),
         }
@@ -947,11 +984,32 @@ mod tests {
             .header("Authorization", "Bearer abc.def.ghi")
             .body(())
             .unwrap();
-        assert_eq!(bearer_token(&req.into_parts().0), Some("abc.def.ghi"));
+        assert_eq!(
+            bearer_token(&req.into_parts().0).as_deref(),
+            Some("abc.def.ghi")
+        );
         let req = http::Request::builder()
             .header("Authorization", "Basic Zm9vOmJhcg==")
             .body(())
             .unwrap();
         assert_eq!(bearer_token(&req.into_parts().0), None);
+        let protocol = format!(
+            "v5.channel.k8s.io, {WEBSOCKET_TOKEN_PROTOCOL}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("abc.def.ghi")
+        );
+        let ws = |upgrade: &str| {
+            http::Request::builder()
+                .header("Upgrade", upgrade)
+                .header("Sec-WebSocket-Protocol", protocol.as_str())
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        assert_eq!(
+            bearer_token(&ws("websocket")).as_deref(),
+            Some("abc.def.ghi")
+        );
+        assert_eq!(bearer_token(&ws("h2c")), None);
     }
 }
