@@ -131,16 +131,11 @@ impl Registry {
                 )],
             ));
         }
-        let Some((sa_res, sa)) = self
-            .get_core("ServiceAccount", Some(namespace), name)
-            .await?
-        else {
-            let sa_res = self
-                .resource_by_kind("", "ServiceAccount")
-                .ok_or_else(ApiError::path_not_found)?;
-            return Err(ApiError::not_found(sa_res.info(), name));
-        };
-        let _ = sa_res;
+        let sa_res = self
+            .resource_by_kind("", "ServiceAccount")
+            .cloned()
+            .ok_or_else(ApiError::path_not_found)?;
+        let sa = self.get(&sa_res, Some(namespace), name, None).await?;
 
         // Defaults: the API server's audiences, an hour.
         let mut audiences: Vec<String> = req
