@@ -446,3 +446,69 @@ fn tokens_survive_a_restart() {
     );
     k.ok(["get", "serviceaccount", "default", "-n", "team"]);
 }
+
+/// kube-rs: `Api<ServiceAccount>::create_token_request`, then a client whose kubeconfig
+/// holds only that token lists ConfigMaps and is refused once the account is gone.
+#[test]
+fn kube_rs_token_request_and_bearer_client() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    use kube::api::{Api, DeleteParams, ListParams, PostParams};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+
+    let server = TestServer::start();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let client = |kubeconfig: Kubeconfig| async move {
+            let config =
+                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                    .await
+                    .expect("kube Config");
+            kube::Client::try_from(config).expect("kube Client")
+        };
+        let admin = client(Kubeconfig::read_from(server.kubeconfig()).unwrap()).await;
+        let accounts: Api<ServiceAccount> = Api::namespaced(admin, "default");
+        let robot: ServiceAccount =
+            serde_json::from_value(json!({"metadata": {"name": "robot"}})).unwrap();
+        accounts
+            .create(&PostParams::default(), &robot)
+            .await
+            .expect("create ServiceAccount");
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                expiration_seconds: Some(1200),
+                ..TokenRequestSpec::default()
+            },
+            ..TokenRequest::default()
+        };
+        let answer = accounts
+            .create_token_request("robot", &PostParams::default(), &request)
+            .await
+            .expect("TokenRequest");
+        assert_eq!(answer.spec.audiences, [ISSUER]);
+        assert_eq!(answer.spec.expiration_seconds, Some(1200));
+        let status = answer.status.expect("status");
+        let token = status.token;
+        assert_eq!(claims(&token)["sub"], "system:serviceaccount:default:robot");
+
+        // A kubeconfig with the token as its only credential.
+        let text = std::fs::read_to_string(token_only_kubeconfig(&server))
+            .unwrap()
+            .replace("  user: {}", &format!("  user:\n    token: {token}"));
+        let as_robot = client(Kubeconfig::from_yaml(&text).expect("kubeconfig")).await;
+        let config_maps: Api<ConfigMap> = Api::namespaced(as_robot.clone(), "default");
+        config_maps
+            .list(&ListParams::default())
+            .await
+            .expect("list as the ServiceAccount");
+
+        accounts
+            .delete("robot", &DeleteParams::default())
+            .await
+            .expect("delete");
+        match config_maps.list(&ListParams::default()).await {
+            Err(kube::Error::Api(status)) => assert_eq!(status.code, 401, "{status:?}"),
+            other => panic!("expected 401 after the ServiceAccount is gone, got {other:?}"),
+        }
+    });
+}
