@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use base64::Engine;
+use common::create_pod;
 use k8rs_e2e::{assert_contains, kubectl_tests, render, Kubectl, KubectlVersion, TestServer};
 use serde_json::{json, Value};
 
@@ -120,6 +121,33 @@ fn now() -> i64 {
 }
 
 kubectl_tests! {
+    /// Node-bound tokens, and pod-bound tokens of a pod on a node, name the node; a token
+    /// bound to a node dies with it.
+    fn node_bound_tokens(k) {
+        k.ok_stdin(["create", "-f", "-"], "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n");
+        let node_uid = k.get_json("node", "n1", &[])["metadata"]["uid"].as_str().unwrap().to_string();
+        let token = k.ok(["create", "token", "default", "--bound-object-kind", "Node", "--bound-object-name", "n1"]);
+        assert_eq!(claims(&token)["kubernetes.io"]["node"], json!({"name": "n1", "uid": node_uid}));
+        let me = whoami(k, token.trim());
+        assert_contains(&me, "authentication.kubernetes.io/node-name");
+        assert_contains(&me, &node_uid);
+
+        create_pod(k, "web", "nginx:1.27", &[("app", "web")]);
+        k.ok_stdin(
+            ["create", "--raw", "/api/v1/namespaces/default/pods/web/binding", "-f", "-"],
+            r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"web"},"target":{"kind":"Node","name":"n1"}}"#,
+        );
+        let pod_token = k.ok(["create", "token", "default", "--bound-object-kind", "Pod", "--bound-object-name", "web"]);
+        let c = claims(&pod_token);
+        assert_eq!(c["kubernetes.io"]["node"], json!({"name": "n1", "uid": node_uid}));
+        assert_eq!(c["kubernetes.io"]["pod"]["name"], "web");
+
+        k.ok(["delete", "node", "n1"]);
+        assert_unauthorized(k, token.trim());
+        let err = k.err(["create", "token", "default", "--bound-object-kind", "Node", "--bound-object-name", "n1"]);
+        assert_eq!(err.trim(), "error: failed to create token: nodes \"n1\" not found");
+    }
+
     /// `kubectl create token default` issues an hour-long token for the API server's
     /// audience; with a kubeconfig holding no certificate it authenticates as the
     /// ServiceAccount; `--duration` and `--audience` shape it as upstream does.
