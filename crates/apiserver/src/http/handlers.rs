@@ -660,10 +660,9 @@ async fn serve_review(
             obj["status"] = json!({"userInfo": user});
         }
         ("authentication.k8s.io", "tokenreviews") => {
-            if let Some(ns) = &info.namespace {
-                return Err(ApiError::bad_request(format!(
-                    "namespace is not allowed on this type: {ns}"
-                )));
+            // Cluster-scoped: upstream registers no namespaced route for it.
+            if info.namespace.is_some() {
+                return Err(ApiError::path_not_found());
             }
             let token = obj
                 .pointer("/spec/token")
