@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod node;
+
 /// Where the versioned kubectl binaries live on these machines (`kubectl.1.32`, …).
 const DEFAULT_KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 /// How long a server may take to write its kubeconfig and answer `/readyz`.
