@@ -152,6 +152,22 @@ impl Runtime for CriRuntime {
         Ok((response.runtime_name, response.runtime_version))
     }
 
+    /// Hands containerd the pod CIDR (`UpdateRuntimeConfig`). containerd uses it only
+    /// with a CNI config template; `k8rs up` writes the conflist with the CIDR itself.
+    async fn update_runtime_config(&self, pod_cidr: &str) -> Result<()> {
+        self.runtime_client()
+            .update_runtime_config(request(pb::UpdateRuntimeConfigRequest {
+                runtime_config: Some(pb::RuntimeConfig {
+                    network_config: Some(pb::NetworkConfig {
+                        pod_cidr: pod_cidr.to_string(),
+                    }),
+                }),
+            }))
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<String> {
         self.run_sandbox(config).await
     }
