@@ -90,6 +90,9 @@ fn dispatch(agent: &Arc<NodeAgent>, change: &Change<Pod>) {
 pub struct Nodes {
     /// The agents by node name.
     pub agents: HashMap<String, Arc<NodeAgent>>,
+    /// Keeps the pod and node watches running: an informer's watch stops once nothing
+    /// holds it, and the handlers alone do not.
+    _informers: Arc<Informers>,
 }
 
 /// Starts node agents, one per `(config, runtime)`, sharing one client and one informer
@@ -132,7 +135,14 @@ pub fn start_nodes(
         let node_informer = node_informer.clone();
         let registration = registration.clone();
         tokio::spawn(async move {
-            node::run_node(ctx, config, timings, move || node_informer.get(&key), registration).await;
+            node::run_node(
+                ctx,
+                config,
+                timings,
+                move || node_informer.get(&key),
+                registration,
+            )
+            .await;
         });
     }
     let by_name = Arc::new(agents.clone());
@@ -141,7 +151,12 @@ pub fn start_nodes(
         if let Change::Applied { old, new } = change {
             let cidr = |n: &Node| n.spec.as_ref().and_then(|s| s.pod_cidr.clone());
             if old.as_ref().map(|o| cidr(o)) != Some(cidr(new)) {
-                if let Some(agent) = new.metadata.name.as_ref().and_then(|n| nodes_by_name.get(n)) {
+                if let Some(agent) = new
+                    .metadata
+                    .name
+                    .as_ref()
+                    .and_then(|n| nodes_by_name.get(n))
+                {
                     agent.ctx.node_changed.notify_one();
                 }
             }
@@ -158,7 +173,10 @@ pub fn start_nodes(
             dispatch(agent, change);
         }
     });
-    Nodes { agents }
+    Nodes {
+        agents,
+        _informers: informers,
+    }
 }
 
 /// Runs one kubelet for `config` on `runtime` until the process ends
