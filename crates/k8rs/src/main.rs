@@ -9,6 +9,7 @@ mod embedded;
 mod logging;
 mod server_cmd;
 mod shutdown;
+mod up;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Server(args) => server_cmd::run(args).await,
+            cli::Command::Up(args) => up::run(args).await,
         }
     });
     match result {
