@@ -55,6 +55,47 @@ pub trait PodSource: Send + Sync + 'static {
     }
 }
 
+/// Pods read from the API server when a request needs them (logs, `/pods`): the pods
+/// bound to `node` with the status the kubelet last reported. Streaming requests are rare,
+/// so a request costs one LIST or GET rather than a watch of its own.
+pub struct ApiPods {
+    client: kube::Client,
+    node: String,
+}
+
+impl ApiPods {
+    /// Pods of `node` through `client`.
+    pub fn new(client: kube::Client, node: impl Into<String>) -> ApiPods {
+        ApiPods {
+            client,
+            node: node.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PodSource for ApiPods {
+    async fn pods(&self) -> Vec<Pod> {
+        let api: kube::Api<Pod> = kube::Api::all(self.client.clone());
+        let params =
+            kube::api::ListParams::default().fields(&format!("spec.nodeName={}", self.node));
+        match api.list(&params).await {
+            Ok(list) => list.items,
+            Err(e) => {
+                tracing::warn!(error = %e, "kubelet server: cannot list the node's pods");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        let api: kube::Api<Pod> = kube::Api::namespaced(self.client.clone(), namespace);
+        let pod = api.get_opt(name).await.ok()??;
+        let on_node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(&self.node);
+        on_node.then_some(pod)
+    }
+}
+
 /// The serving certificate and the CA that client certificates must chain to, all PEM.
 #[derive(Clone)]
 pub struct TlsMaterial {
