@@ -1,5 +1,5 @@
 //! Streaming against real containers (`k8rs up`, containerd): `kubectl logs -f`,
-//! `exec` exit codes, `exec -it` with a TTY, `port-forward` to busybox `httpd`, `cp` in
+//! `attach`, `exec` exit codes, `exec -it` with a TTY, `port-forward` to busybox `httpd`, `cp` in
 //! and out, and `top`. Needs root and the host packages; prints `SKIP: …` otherwise.
 
 use std::io::{Read, Write};
@@ -70,6 +70,11 @@ fn logs_exec_port_forward_cp_and_top_on_real_containers() {
             tail.lines().count() == 1 && tail.contains(" line "),
             "{tail}"
         );
+
+        // attach streams the running container's output.
+        let mut attach = k.spawn(["attach", &counter]);
+        attach.wait_for_stdout(Duration::from_secs(20), |o| o.matches("line ").count() >= 3);
+        drop(attach);
 
         // exec: exit codes and stdin.
         let out = k
