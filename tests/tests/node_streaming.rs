@@ -43,6 +43,8 @@ fn logs_exec_port_forward_cp_and_top_on_real_containers() {
         return;
     }
     let server = TestServer::start_up(&["--node-name", NODE]);
+    // Declared after the server so it runs first, while containerd is still up.
+    let _cleanup = RemoveSandboxes(server.data_dir().join("agent/containerd/containerd.sock"));
     server.wait_node_ready(NODE, Duration::from_secs(60));
     for version in KubectlVersion::ALL {
         let k = server.with_version(version);
@@ -170,5 +172,27 @@ fn logs_exec_port_forward_cp_and_top_on_real_containers() {
         assert_contains(&k.ok(["top", "node"]), NODE);
 
         k.ok(["delete", "pod", &counter, &web, "--grace-period=1"]);
+    }
+}
+
+/// Containers outlive `k8rs up` by design: stop and remove this test's sandboxes through
+/// CRI at the end, whether it passed or not, so no container or veth outlives the test.
+struct RemoveSandboxes(std::path::PathBuf);
+
+impl Drop for RemoveSandboxes {
+    fn drop(&mut self) {
+        use k8rs_kubelet::runtime::Runtime;
+        let Ok(rt) = tokio::runtime::Runtime::new() else {
+            return;
+        };
+        rt.block_on(async {
+            let Ok(cri) = k8rs_kubelet::cri::CriRuntime::connect(&self.0) else {
+                return;
+            };
+            for sandbox in cri.list_pod_sandboxes().await.unwrap_or_default() {
+                let _ = cri.stop_pod_sandbox(&sandbox.id).await;
+                let _ = cri.remove_pod_sandbox(&sandbox.id).await;
+            }
+        });
     }
 }
