@@ -700,14 +700,18 @@ pub fn mark_pods_ready(k: &Kubectl<'_>, selector: &str) -> Vec<String> {
                 })
             })
             .collect();
-        let condition = |t: &str| serde_json::json!({"type": t, "status": "True", "lastTransitionTime": now});
+        let condition =
+            |t: &str| serde_json::json!({"type": t, "status": "True", "lastTransitionTime": now});
         let patch = serde_json::json!({"status": {
             "phase": "Running",
             "conditions": [condition("PodScheduled"), condition("Initialized"), condition("ContainersReady"), condition("Ready")],
             "containerStatuses": containers,
             "startTime": now,
         }});
-        let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         groups.entry(patch.to_string()).or_default().push(name);
     }
     let mut marked = Vec::new();
@@ -761,7 +765,10 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> O
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -853,7 +860,10 @@ mod tests {
     fn rfc3339_now_has_the_right_shape() {
         let now = rfc3339_now();
         assert_eq!(now.len(), 20, "{now}");
-        assert!(now.starts_with("20") && now.ends_with('Z') && &now[10..11] == "T", "{now}");
+        assert!(
+            now.starts_with("20") && now.ends_with('Z') && &now[10..11] == "T",
+            "{now}"
+        );
     }
 
     #[test]

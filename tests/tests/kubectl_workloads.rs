@@ -53,7 +53,9 @@ fn with_ready_pods<T>(k: &Kubectl<'_>, f: impl FnOnce() -> T) -> T {
 
 /// `kubectl rollout status` with pods being marked ready; asserts success.
 fn roll_out(k: &Kubectl<'_>) -> String {
-    with_ready_pods(k, || k.ok(["rollout", "status", "deploy/web", "--timeout=90s"]))
+    with_ready_pods(k, || {
+        k.ok(["rollout", "status", "deploy/web", "--timeout=90s"])
+    })
 }
 
 fn json(k: &Kubectl<'_>, args: &[&str]) -> Value {

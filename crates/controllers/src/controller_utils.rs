@@ -8,11 +8,11 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use k8rs_client::ObjectKey;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
-use k8rs_client::ObjectKey;
 use kube::api::{Api, Patch, PatchParams};
 use kube::Resource;
 use serde::de::DeserializeOwned;
@@ -34,7 +34,10 @@ pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost"
 /// Whether `labels` satisfy `selector` (matchLabels and matchExpressions, as
 /// `metav1.LabelSelectorAsSelector`). An empty selector matches everything; callers that
 /// must not select everything check [`selector_is_empty`] first, as upstream does.
-pub fn selector_matches(selector: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
+pub fn selector_matches(
+    selector: &LabelSelector,
+    labels: Option<&BTreeMap<String, String>>,
+) -> bool {
     let empty = BTreeMap::new();
     let labels = labels.unwrap_or(&empty);
     if let Some(want) = &selector.match_labels {
@@ -63,7 +66,10 @@ pub fn selector_matches(selector: &LabelSelector, labels: Option<&BTreeMap<Strin
 /// Whether a selector has no requirement at all (it would select every object).
 pub fn selector_is_empty(selector: &LabelSelector) -> bool {
     selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
-        && selector.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(|e| e.is_empty())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -74,7 +80,8 @@ pub fn selector_is_empty(selector: &LabelSelector) -> bool {
 /// being deleted (upstream's `IsPodActive`).
 pub fn is_pod_active(pod: &Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-    !matches!(phase, Some("Succeeded") | Some("Failed")) && pod.metadata.deletion_timestamp.is_none()
+    !matches!(phase, Some("Succeeded") | Some("Failed"))
+        && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// When the pod's Ready condition turned true, if it is true.
@@ -99,9 +106,7 @@ pub fn is_pod_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bo
     match pod_ready_since(pod) {
         None => false,
         Some(_) if min_ready_seconds <= 0 => true,
-        Some(Some(since)) => {
-            since.as_second() + i64::from(min_ready_seconds) <= now.as_second()
-        }
+        Some(Some(since)) => since.as_second() + i64::from(min_ready_seconds) <= now.as_second(),
         Some(None) => false,
     }
 }
@@ -129,7 +134,11 @@ pub fn controller_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReferenc
 
 /// A pod for `template`, named `<owner>-<random suffix>` by the API server
 /// (upstream's `GetPodFromTemplate`).
-pub fn pod_from_template(template: &PodTemplateSpec, owner_name: &str, owner: OwnerReference) -> Pod {
+pub fn pod_from_template(
+    template: &PodTemplateSpec,
+    owner_name: &str,
+    owner: OwnerReference,
+) -> Pod {
     let meta = template.metadata.clone().unwrap_or_default();
     Pod {
         metadata: ObjectMeta {
@@ -217,8 +226,16 @@ fn compare_age(
 pub fn sort_for_deletion(pods: &mut [(Arc<Pod>, usize)], now: Timestamp) {
     use std::cmp::Ordering::*;
     pods.sort_by(|(a, rank_a), (b, rank_b)| {
-        let node_a = a.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("");
-        let node_b = b.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("");
+        let node_a = a
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .unwrap_or("");
+        let node_b = b
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .unwrap_or("");
         if node_a != node_b && (node_a.is_empty() || node_b.is_empty()) {
             return if node_a.is_empty() { Less } else { Greater };
         }
@@ -266,15 +283,26 @@ pub fn sort_for_deletion(pods: &mut [(Arc<Pod>, usize)], now: Timestamp) {
 
 /// For each pod, how many of `related` (active) pods share its node: pods doubled up on a
 /// node are deleted first (upstream's `getPodsRankedByRelatedPodsOnSameNode`).
-pub fn rank_by_related_on_same_node(pods: &[Arc<Pod>], related: &[Arc<Pod>]) -> Vec<(Arc<Pod>, usize)> {
+pub fn rank_by_related_on_same_node(
+    pods: &[Arc<Pod>],
+    related: &[Arc<Pod>],
+) -> Vec<(Arc<Pod>, usize)> {
     let mut on_node: HashMap<&str, usize> = HashMap::new();
     for pod in related.iter().filter(|p| is_pod_active(p)) {
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("");
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .unwrap_or("");
         *on_node.entry(node).or_default() += 1;
     }
     pods.iter()
         .map(|pod| {
-            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("");
+            let node = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_deref())
+                .unwrap_or("");
             (pod.clone(), on_node.get(node).copied().unwrap_or(0))
         })
         .collect()
@@ -364,7 +392,11 @@ impl Expectations {
 /// Runs `count` calls of `f` in batches of 1, 2, 4, … (each batch concurrently), stopping
 /// after the first batch with an error, so a failing quota or webhook costs one call rather
 /// than hundreds (upstream's `slowStartBatch`). Returns the successes and the first error.
-pub async fn slow_start_batch<F, Fut>(count: usize, initial: usize, f: F) -> (usize, Option<anyhow::Error>)
+pub async fn slow_start_batch<F, Fut>(
+    count: usize,
+    initial: usize,
+    f: F,
+) -> (usize, Option<anyhow::Error>)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -436,7 +468,10 @@ pub struct RefManager<'a, O> {
 
 impl<'a, O> RefManager<'a, O>
 where
-    O: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+    O: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
 {
     /// A manager for `owner`'s objects selected by `selector`.
     pub fn new(client: &'a kube::Client, owner: &'a O, selector: &'a LabelSelector) -> Self {
@@ -465,7 +500,12 @@ where
             )),
             Ok(fresh) if fresh.meta().deletion_timestamp.is_some() => Err(format!(
                 "{ns}/{name} has just been deleted at {}",
-                fresh.meta().deletion_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default()
+                fresh
+                    .meta()
+                    .deletion_timestamp
+                    .as_ref()
+                    .map(|t| t.0.to_string())
+                    .unwrap_or_default()
             )),
             Ok(_) => Ok(()),
             Err(e) => Err(error_message(&e)),
@@ -509,7 +549,8 @@ where
                         .await
                     {
                         if !is_not_found(&e) && api_code(&e) != Some(422) {
-                            errors.push(format!("cannot release {ns}/{name}: {}", error_message(&e)));
+                            errors
+                                .push(format!("cannot release {ns}/{name}: {}", error_message(&e)));
                         }
                     }
                 }
@@ -517,7 +558,13 @@ where
                     if owner_deleting || !matches || meta.deletion_timestamp.is_some() {
                         continue;
                     }
-                    if self.owner.meta().namespace.as_deref().is_some_and(|o| o != ns) {
+                    if self
+                        .owner
+                        .meta()
+                        .namespace
+                        .as_deref()
+                        .is_some_and(|o| o != ns)
+                    {
                         continue;
                     }
                     if let Err(e) = self.can_adopt().await {
@@ -534,7 +581,9 @@ where
                     {
                         Ok(adopted) => claimed.push(Arc::new(adopted)),
                         Err(e) if is_not_found(&e) => {}
-                        Err(e) => errors.push(format!("cannot adopt {ns}/{name}: {}", error_message(&e))),
+                        Err(e) => {
+                            errors.push(format!("cannot adopt {ns}/{name}: {}", error_message(&e)))
+                        }
                     }
                 }
             }
@@ -554,7 +603,10 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelectorRequirement, Time};
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -574,15 +626,30 @@ mod tests {
                 },
             ]),
         };
-        assert!(selector_matches(&sel, Some(&labels(&[("app", "web"), ("tier", "b")]))));
-        assert!(!selector_matches(&sel, Some(&labels(&[("app", "web"), ("tier", "c")]))));
-        assert!(!selector_matches(&sel, Some(&labels(&[("app", "web"), ("tier", "a"), ("canary", "1")]))));
+        assert!(selector_matches(
+            &sel,
+            Some(&labels(&[("app", "web"), ("tier", "b")]))
+        ));
+        assert!(!selector_matches(
+            &sel,
+            Some(&labels(&[("app", "web"), ("tier", "c")]))
+        ));
+        assert!(!selector_matches(
+            &sel,
+            Some(&labels(&[("app", "web"), ("tier", "a"), ("canary", "1")]))
+        ));
         assert!(!selector_matches(&sel, None));
         assert!(selector_is_empty(&LabelSelector::default()));
         assert!(!selector_is_empty(&sel));
     }
 
-    fn pod(name: &str, node: &str, phase: &str, ready_secs_ago: Option<i64>, created_secs_ago: i64) -> Arc<Pod> {
+    fn pod(
+        name: &str,
+        node: &str,
+        phase: &str,
+        ready_secs_ago: Option<i64>,
+        created_secs_ago: i64,
+    ) -> Arc<Pod> {
         let now = Timestamp::now().as_second();
         let ts = |ago: i64| Time(Timestamp::from_second(now - ago).unwrap());
         Arc::new(Pod {
@@ -614,7 +681,10 @@ mod tests {
     fn order(pods: Vec<Arc<Pod>>) -> Vec<String> {
         let mut ranked: Vec<_> = pods.into_iter().map(|p| (p, 0)).collect();
         sort_for_deletion(&mut ranked, Timestamp::now());
-        ranked.into_iter().map(|(p, _)| p.metadata.name.clone().unwrap()).collect()
+        ranked
+            .into_iter()
+            .map(|(p, _)| p.metadata.name.clone().unwrap())
+            .collect()
     }
 
     #[test]
@@ -628,7 +698,13 @@ mod tests {
         ];
         assert_eq!(
             order(pods),
-            vec!["unscheduled", "pending", "running-not-ready", "running-ready-new", "running-ready-old"]
+            vec![
+                "unscheduled",
+                "pending",
+                "running-not-ready",
+                "running-ready-new",
+                "running-ready-old"
+            ]
         );
     }
 
@@ -649,7 +725,11 @@ mod tests {
         assert!(is_pod_available(&p, 0, now));
         assert!(is_pod_available(&p, 5, now));
         assert!(!is_pod_available(&p, 30, now));
-        assert!(!is_pod_available(&pod("q", "n1", "Running", None, 10), 0, now));
+        assert!(!is_pod_available(
+            &pod("q", "n1", "Running", None, 10),
+            0,
+            now
+        ));
     }
 
     #[tokio::test]

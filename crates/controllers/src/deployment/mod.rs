@@ -17,10 +17,10 @@ pub mod util;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use k8rs_client::{Change, EventRecorder, EventType, Informer, ObjectKey, WorkQueue};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use k8rs_client::{Change, EventRecorder, EventType, Informer, ObjectKey, WorkQueue};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use crate::controller::{run_workers, Context, Controller};
@@ -54,7 +54,9 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
         .deployments
         .add_handler(move |change| c.queue.add(ObjectKey::of(change.object().as_ref())));
     let c = controller.clone();
-    controller.replica_sets.add_handler(move |change| c.on_replica_set(change));
+    controller
+        .replica_sets
+        .add_handler(move |change| c.on_replica_set(change));
     let c = controller.clone();
     controller.pods.add_handler(move |change| c.on_pod(change));
     let queue = controller.queue.clone();
@@ -82,7 +84,11 @@ impl DeploymentController {
             .list_namespace(ns)
             .into_iter()
             .filter(|d| {
-                let sel = &d.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
+                let sel = &d
+                    .spec
+                    .as_ref()
+                    .map(|s| s.selector.clone())
+                    .unwrap_or_default();
                 !selector_is_empty(sel) && selector_matches(sel, rs.metadata.labels.as_ref())
             })
             .collect()
@@ -115,7 +121,11 @@ impl DeploymentController {
                 let labels_changed = old
                     .as_ref()
                     .is_none_or(|old| old.metadata.labels != new.metadata.labels);
-                if labels_changed || old.as_ref().is_some_and(|o| controller_of(&o.metadata).is_some()) {
+                if labels_changed
+                    || old
+                        .as_ref()
+                        .is_some_and(|o| controller_of(&o.metadata).is_some())
+                {
                     for d in self.deployments_selecting(new) {
                         self.queue.add(ObjectKey::of(d.as_ref()));
                     }
@@ -147,14 +157,15 @@ impl DeploymentController {
             .replica_sets
             .filter(|rs| {
                 rs.metadata.namespace.as_deref() == Some(ns)
-                    && controller_of(&rs.metadata).is_some_and(|r| Some(&r.uid) == d.metadata.uid.as_ref())
+                    && controller_of(&rs.metadata)
+                        .is_some_and(|r| Some(&r.uid) == d.metadata.uid.as_ref())
             })
             .into_iter()
             .filter_map(|rs| rs.metadata.uid.clone())
             .collect();
-        let remaining = self.pods.filter(|p| {
-            controller_of(&p.metadata).is_some_and(|r| uids.contains(&r.uid))
-        });
+        let remaining = self
+            .pods
+            .filter(|p| controller_of(&p.metadata).is_some_and(|r| uids.contains(&r.uid)));
         if remaining.is_empty() {
             self.queue.add(ObjectKey::of(d.as_ref()));
         }
@@ -164,7 +175,11 @@ impl DeploymentController {
     /// (`getReplicaSetsForDeployment`).
     async fn replica_sets_for(&self, d: &Deployment) -> anyhow::Result<Vec<ReplicaSet>> {
         let ns = d.metadata.namespace.as_deref().unwrap_or_default();
-        let selector = d.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
+        let selector = d
+            .spec
+            .as_ref()
+            .map(|s| s.selector.clone())
+            .unwrap_or_default();
         let candidates = self.replica_sets.list_namespace(ns);
         let claimed = RefManager::new(&self.client, d, &selector)
             .claim(candidates)
@@ -191,9 +206,16 @@ impl DeploymentController {
 
     /// Writes the Deployment's status (the registry keeps everything else).
     async fn update_status(&self, d: &Deployment) -> anyhow::Result<Deployment> {
-        let api: Api<Deployment> = Api::namespaced(self.client.clone(), d.metadata.namespace.as_deref().unwrap_or_default());
+        let api: Api<Deployment> = Api::namespaced(
+            self.client.clone(),
+            d.metadata.namespace.as_deref().unwrap_or_default(),
+        );
         Ok(api
-            .replace_status(d.metadata.name.as_deref().unwrap_or_default(), &PostParams::default(), d)
+            .replace_status(
+                d.metadata.name.as_deref().unwrap_or_default(),
+                &PostParams::default(),
+                d,
+            )
             .await?)
     }
 
@@ -207,13 +229,20 @@ impl DeploymentController {
             .as_ref()
             .and_then(|a| a.get(util::REVISION_ANNOTATION))
             .cloned();
-        let api: Api<Deployment> = Api::namespaced(self.client.clone(), d.metadata.namespace.as_deref().unwrap_or_default());
+        let api: Api<Deployment> = Api::namespaced(
+            self.client.clone(),
+            d.metadata.namespace.as_deref().unwrap_or_default(),
+        );
         let patch = serde_json::json!({"metadata": {
             "resourceVersion": d.metadata.resource_version,
             "annotations": {util::REVISION_ANNOTATION: revision},
         }});
         let updated = api
-            .patch(d.metadata.name.as_deref().unwrap_or_default(), &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(
+                d.metadata.name.as_deref().unwrap_or_default(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
             .await?;
         let status = d.status.clone();
         *d = updated;
@@ -226,7 +255,11 @@ impl DeploymentController {
             return Ok(());
         };
         let mut d = (*cached).clone();
-        let selector = d.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
+        let selector = d
+            .spec
+            .as_ref()
+            .map(|s| s.selector.clone())
+            .unwrap_or_default();
         if selector_is_empty(&selector) {
             self.recorder.record(
                 &d,

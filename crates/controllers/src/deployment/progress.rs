@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use k8rs_client::ObjectKey;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet};
 use k8s_openapi::jiff::Timestamp;
-use k8rs_client::ObjectKey;
 
 use super::sync::calculate_status;
 use super::util::{self, NEW_RS_AVAILABLE_REASON, RS_UPDATED_REASON, TIMED_OUT_REASON};
@@ -31,12 +31,19 @@ impl DeploymentController {
             .and_then(|s| util::get_condition(s, "Progressing"))
             .cloned();
         let complete_before = status.replicas == status.updated_replicas
-            && current.as_ref().is_some_and(|c| c.reason.as_deref() == Some(NEW_RS_AVAILABLE_REASON));
-        let new_rs_name = new_rs.and_then(|rs| rs.metadata.name.clone()).unwrap_or_default();
+            && current
+                .as_ref()
+                .is_some_and(|c| c.reason.as_deref() == Some(NEW_RS_AVAILABLE_REASON));
+        let new_rs_name = new_rs
+            .and_then(|rs| rs.metadata.name.clone())
+            .unwrap_or_default();
         if util::has_progress_deadline(d) && !complete_before {
             if util::deployment_complete(d, &status) {
                 let msg = format!("ReplicaSet {new_rs_name:?} has successfully progressed.");
-                util::set_condition(&mut status, util::new_condition("Progressing", "True", NEW_RS_AVAILABLE_REASON, msg));
+                util::set_condition(
+                    &mut status,
+                    util::new_condition("Progressing", "True", NEW_RS_AVAILABLE_REASON, msg),
+                );
             } else if util::deployment_progressing(d, &status) {
                 let msg = if new_rs.is_some() {
                     format!("ReplicaSet {new_rs_name:?} is progressing.")
@@ -55,7 +62,10 @@ impl DeploymentController {
                 util::set_condition(&mut status, cond);
             } else if util::deployment_timed_out(d, &status, Timestamp::now()) {
                 let msg = format!("ReplicaSet {new_rs_name:?} has timed out progressing.");
-                util::set_condition(&mut status, util::new_condition("Progressing", "False", TIMED_OUT_REASON, msg));
+                util::set_condition(
+                    &mut status,
+                    util::new_condition("Progressing", "False", TIMED_OUT_REASON, msg),
+                );
             }
         }
         match replica_failures(all, new_rs).into_iter().next() {
@@ -74,7 +84,11 @@ impl DeploymentController {
     /// Looks at a rollout again when its deadline passes, since no event will say so
     /// (`requeueStuckDeployment`).
     fn requeue_stuck_deployment(&self, d: &Deployment, status: &DeploymentStatus) {
-        let Some(current) = d.status.as_ref().and_then(|s| util::get_condition(s, "Progressing")) else {
+        let Some(current) = d
+            .status
+            .as_ref()
+            .and_then(|s| util::get_condition(s, "Progressing"))
+        else {
             return;
         };
         if !util::has_progress_deadline(d)
@@ -86,15 +100,22 @@ impl DeploymentController {
         let Some(updated) = current.last_update_time.as_ref().map(|t| t.0) else {
             return;
         };
-        let deadline = i64::from(d.spec.as_ref().and_then(|s| s.progress_deadline_seconds).unwrap_or(0));
-        let after_ms = (updated.as_millisecond() + deadline * 1000) - Timestamp::now().as_millisecond();
+        let deadline = i64::from(
+            d.spec
+                .as_ref()
+                .and_then(|s| s.progress_deadline_seconds)
+                .unwrap_or(0),
+        );
+        let after_ms =
+            (updated.as_millisecond() + deadline * 1000) - Timestamp::now().as_millisecond();
         let key = ObjectKey::of(d);
         if after_ms < 1000 {
             // Upstream re-queues rate-limited here; conditions carry whole seconds, so a
             // short fixed delay reaches the deadline without spinning.
             self.queue.add_after(key, Duration::from_millis(250));
         } else {
-            self.queue.add_after(key, Duration::from_millis(after_ms as u64 + 1000));
+            self.queue
+                .add_after(key, Duration::from_millis(after_ms as u64 + 1000));
         }
     }
 }

@@ -19,33 +19,47 @@ impl DeploymentController {
         rss: Vec<ReplicaSet>,
         pods: HashMap<String, Vec<Arc<Pod>>>,
     ) -> anyhow::Result<()> {
-        let (mut new_rs, mut old) = self.get_all_replica_sets_and_sync_revision(d, rss.clone(), false).await?;
+        let (mut new_rs, mut old) = self
+            .get_all_replica_sets_and_sync_revision(d, rss.clone(), false)
+            .await?;
         let mut scaled_down = false;
         for rs in old.iter_mut().filter(|rs| rs_replicas(rs) > 0) {
             scaled_down |= self.scale_replica_set_and_record_event(rs, 0, d).await?;
         }
         if scaled_down {
-            return self.sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d).await;
+            return self
+                .sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d)
+                .await;
         }
         if old_pods_running(new_rs.as_ref(), &old, &pods) {
-            return self.sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d).await;
+            return self
+                .sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d)
+                .await;
         }
         if new_rs.is_none() {
-            (new_rs, old) = self.get_all_replica_sets_and_sync_revision(d, rss, true).await?;
+            (new_rs, old) = self
+                .get_all_replica_sets_and_sync_revision(d, rss, true)
+                .await?;
         }
         if let Some(rs) = new_rs.as_mut() {
-            self.scale_replica_set_and_record_event(rs, replicas(d), d).await?;
+            self.scale_replica_set_and_record_event(rs, replicas(d), d)
+                .await?;
         }
         if util::deployment_complete(d, &d.status.clone().unwrap_or_default()) {
             self.cleanup_deployment(&old, d).await?;
         }
-        self.sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d).await
+        self.sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d)
+            .await
     }
 }
 
 /// Whether an old ReplicaSet still reports pods, or any pod of one is neither succeeded
 /// nor failed (`oldPodsRunning`).
-fn old_pods_running(new_rs: Option<&ReplicaSet>, old: &[ReplicaSet], pods: &HashMap<String, Vec<Arc<Pod>>>) -> bool {
+fn old_pods_running(
+    new_rs: Option<&ReplicaSet>,
+    old: &[ReplicaSet],
+    pods: &HashMap<String, Vec<Arc<Pod>>>,
+) -> bool {
     if util::actual_replica_count(old.iter()) > 0 {
         return true;
     }

@@ -10,40 +10,71 @@ use super::DeploymentController;
 
 impl DeploymentController {
     /// One step of a rolling update (`rolloutRolling`).
-    pub(super) async fn rollout_rolling(&self, d: &mut Deployment, rss: Vec<ReplicaSet>) -> anyhow::Result<()> {
-        let (mut new_rs, mut old) = self.get_all_replica_sets_and_sync_revision(d, rss, true).await?;
+    pub(super) async fn rollout_rolling(
+        &self,
+        d: &mut Deployment,
+        rss: Vec<ReplicaSet>,
+    ) -> anyhow::Result<()> {
+        let (mut new_rs, mut old) = self
+            .get_all_replica_sets_and_sync_revision(d, rss, true)
+            .await?;
         if let Some(rs) = new_rs.as_mut() {
-            let all: Vec<ReplicaSet> = old.iter().cloned().chain(std::iter::once(rs.clone())).collect();
+            let all: Vec<ReplicaSet> = old
+                .iter()
+                .cloned()
+                .chain(std::iter::once(rs.clone()))
+                .collect();
             if self.reconcile_new_replica_set(&all, rs, d).await? {
-                return self.sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d).await;
+                return self
+                    .sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d)
+                    .await;
             }
         }
-        if self.reconcile_old_replica_sets(&new_rs, &mut old, d).await? {
-            return self.sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d).await;
+        if self
+            .reconcile_old_replica_sets(&new_rs, &mut old, d)
+            .await?
+        {
+            return self
+                .sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d)
+                .await;
         }
         if util::deployment_complete(d, &d.status.clone().unwrap_or_default()) {
             self.cleanup_deployment(&old, d).await?;
         }
-        self.sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d).await
+        self.sync_rollout_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d)
+            .await
     }
 
     /// Scales the new ReplicaSet towards `spec.replicas` within maxSurge
     /// (`reconcileNewReplicaSet`); whether it scaled.
-    async fn reconcile_new_replica_set(&self, all: &[ReplicaSet], new_rs: &mut ReplicaSet, d: &Deployment) -> anyhow::Result<bool> {
+    async fn reconcile_new_replica_set(
+        &self,
+        all: &[ReplicaSet],
+        new_rs: &mut ReplicaSet,
+        d: &Deployment,
+    ) -> anyhow::Result<bool> {
         if rs_replicas(new_rs) == replicas(d) {
             return Ok(false);
         }
         if rs_replicas(new_rs) > replicas(d) {
-            return self.scale_replica_set_and_record_event(new_rs, replicas(d), d).await;
+            return self
+                .scale_replica_set_and_record_event(new_rs, replicas(d), d)
+                .await;
         }
         let all: Vec<&ReplicaSet> = all.iter().collect();
         let count = util::new_rs_new_replicas(d, &all, new_rs);
-        self.scale_replica_set_and_record_event(new_rs, count, d).await
+        self.scale_replica_set_and_record_event(new_rs, count, d)
+            .await
     }
 
     /// Scales old ReplicaSets down as far as maxUnavailable allows, unhealthy pods first
     /// (`reconcileOldReplicaSets`); whether anything scaled.
-    async fn reconcile_old_replica_sets(&self, new_rs: &Option<ReplicaSet>, old: &mut [ReplicaSet], d: &Deployment) -> anyhow::Result<bool> {
+    async fn reconcile_old_replica_sets(
+        &self,
+        new_rs: &Option<ReplicaSet>,
+        old: &mut [ReplicaSet],
+        d: &Deployment,
+    ) -> anyhow::Result<bool> {
         let old_pods = util::replica_count(old.iter());
         if old_pods == 0 {
             return Ok(false);
@@ -58,14 +89,23 @@ impl DeploymentController {
         if max_scaled_down <= 0 {
             return Ok(false);
         }
-        let cleaned = self.cleanup_unhealthy_replicas(old, d, max_scaled_down).await?;
-        let scaled = self.scale_down_old_replica_sets_for_rolling_update(new_rs, old, d).await?;
+        let cleaned = self
+            .cleanup_unhealthy_replicas(old, d, max_scaled_down)
+            .await?;
+        let scaled = self
+            .scale_down_old_replica_sets_for_rolling_update(new_rs, old, d)
+            .await?;
         Ok(cleaned + scaled > 0)
     }
 
     /// Removes old replicas that are not available, oldest ReplicaSet first, up to
     /// `max_cleanup` (`cleanupUnhealthyReplicas`).
-    async fn cleanup_unhealthy_replicas(&self, old: &mut [ReplicaSet], d: &Deployment, max_cleanup: i32) -> anyhow::Result<i32> {
+    async fn cleanup_unhealthy_replicas(
+        &self,
+        old: &mut [ReplicaSet],
+        d: &Deployment,
+        max_cleanup: i32,
+    ) -> anyhow::Result<i32> {
         old.sort_by(util::by_creation);
         let mut total = 0;
         for rs in old.iter_mut() {
@@ -77,7 +117,8 @@ impl DeploymentController {
                 continue;
             }
             let down = (max_cleanup - total).min(want - rs_available(rs));
-            self.scale_replica_set_and_record_event(rs, want - down, d).await?;
+            self.scale_replica_set_and_record_event(rs, want - down, d)
+                .await?;
             total += down;
         }
         Ok(total)
@@ -108,7 +149,8 @@ impl DeploymentController {
             }
             let down = rs_replicas(rs).min(to_scale_down - total);
             let target = rs_replicas(rs) - down;
-            self.scale_replica_set_and_record_event(rs, target, d).await?;
+            self.scale_replica_set_and_record_event(rs, target, d)
+                .await?;
             total += down;
         }
         Ok(total)

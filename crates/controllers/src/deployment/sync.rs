@@ -2,9 +2,9 @@
 //! new ReplicaSet and syncing revisions, scaling (proportionally while a rollout is under
 //! way), cleaning up old ReplicaSets beyond `revisionHistoryLimit`, and the status.
 
+use k8rs_client::EventType;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8rs_client::EventType;
 use kube::api::{Api, DeleteParams, PostParams};
 
 use super::util::{self, replicas, rs_replicas};
@@ -12,25 +12,42 @@ use super::DeploymentController;
 use crate::controller_utils::{controller_ref, error_message, is_not_found};
 
 /// The ReplicaSets of a sync, by reference: the new one last.
-pub(super) fn all_rss<'a>(new_rs: &'a Option<ReplicaSet>, old: &'a [ReplicaSet]) -> Vec<&'a ReplicaSet> {
+pub(super) fn all_rss<'a>(
+    new_rs: &'a Option<ReplicaSet>,
+    old: &'a [ReplicaSet],
+) -> Vec<&'a ReplicaSet> {
     old.iter().chain(new_rs.iter()).collect()
 }
 
 impl DeploymentController {
     /// Only the status: for Deployments being deleted (`syncStatusOnly`).
-    pub(super) async fn sync_status_only(&self, d: &mut Deployment, rss: Vec<ReplicaSet>) -> anyhow::Result<()> {
-        let (new_rs, old) = self.get_all_replica_sets_and_sync_revision(d, rss, false).await?;
-        self.sync_deployment_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d).await
+    pub(super) async fn sync_status_only(
+        &self,
+        d: &mut Deployment,
+        rss: Vec<ReplicaSet>,
+    ) -> anyhow::Result<()> {
+        let (new_rs, old) = self
+            .get_all_replica_sets_and_sync_revision(d, rss, false)
+            .await?;
+        self.sync_deployment_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d)
+            .await
     }
 
     /// Scaling without rolling out: paused Deployments and scaling events (`sync`).
-    pub(super) async fn sync_without_rollout(&self, d: &mut Deployment, rss: Vec<ReplicaSet>) -> anyhow::Result<()> {
-        let (mut new_rs, mut old) = self.get_all_replica_sets_and_sync_revision(d, rss, false).await?;
+    pub(super) async fn sync_without_rollout(
+        &self,
+        d: &mut Deployment,
+        rss: Vec<ReplicaSet>,
+    ) -> anyhow::Result<()> {
+        let (mut new_rs, mut old) = self
+            .get_all_replica_sets_and_sync_revision(d, rss, false)
+            .await?;
         self.scale(d, &mut new_rs, &mut old).await?;
         if util::is_paused(d) && super::rollback::rollback_to(d).is_none() {
             self.cleanup_deployment(&old, d).await?;
         }
-        self.sync_deployment_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d).await
+        self.sync_deployment_status(&all_rss(&new_rs, &old), new_rs.as_ref(), d)
+            .await
     }
 
     /// Keeps the `Progressing` condition in step with `spec.paused` (`checkPausedConditions`).
@@ -44,17 +61,28 @@ impl DeploymentController {
         if cond.is_some_and(|c| c.reason.as_deref() == Some(util::TIMED_OUT_REASON)) {
             return Ok(());
         }
-        let paused_exists = cond.is_some_and(|c| c.reason.as_deref() == Some(util::PAUSED_DEPLOY_REASON));
+        let paused_exists =
+            cond.is_some_and(|c| c.reason.as_deref() == Some(util::PAUSED_DEPLOY_REASON));
         let mut status = status.clone();
         if util::is_paused(d) && !paused_exists {
             util::set_condition(
                 &mut status,
-                util::new_condition("Progressing", "Unknown", util::PAUSED_DEPLOY_REASON, "Deployment is paused".into()),
+                util::new_condition(
+                    "Progressing",
+                    "Unknown",
+                    util::PAUSED_DEPLOY_REASON,
+                    "Deployment is paused".into(),
+                ),
             );
         } else if !util::is_paused(d) && paused_exists {
             util::set_condition(
                 &mut status,
-                util::new_condition("Progressing", "Unknown", util::RESUMED_DEPLOY_REASON, "Deployment is resumed".into()),
+                util::new_condition(
+                    "Progressing",
+                    "Unknown",
+                    util::RESUMED_DEPLOY_REASON,
+                    "Deployment is resumed".into(),
+                ),
             );
         } else {
             return Ok(());
@@ -73,7 +101,9 @@ impl DeploymentController {
         create_if_missing: bool,
     ) -> anyhow::Result<(Option<ReplicaSet>, Vec<ReplicaSet>)> {
         let old = util::find_old_replica_sets(d, &rss);
-        let new_rs = self.get_new_replica_set(d, &rss, &old, create_if_missing).await?;
+        let new_rs = self
+            .get_new_replica_set(d, &rss, &old, create_if_missing)
+            .await?;
         Ok((new_rs, old))
     }
 
@@ -124,9 +154,15 @@ impl DeploymentController {
                 .and_then(|s| util::get_condition(s, "Progressing"))
                 .is_some();
             if util::has_progress_deadline(d) && !has_progressing {
-                let msg = format!("Found new replica set {:?}", rs.metadata.name.as_deref().unwrap_or_default());
+                let msg = format!(
+                    "Found new replica set {:?}",
+                    rs.metadata.name.as_deref().unwrap_or_default()
+                );
                 let status = d.status.get_or_insert_with(Default::default);
-                util::set_condition(status, util::new_condition("Progressing", "True", util::FOUND_NEW_RS_REASON, msg));
+                util::set_condition(
+                    status,
+                    util::new_condition("Progressing", "True", util::FOUND_NEW_RS_REASON, msg),
+                );
                 *d = self.update_status(d).await?;
             }
             return Ok(Some(rs));
@@ -143,7 +179,11 @@ impl DeploymentController {
             .labels
             .get_or_insert_with(Default::default)
             .insert(util::POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
-        let mut selector = d.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
+        let mut selector = d
+            .spec
+            .as_ref()
+            .map(|s| s.selector.clone())
+            .unwrap_or_default();
         selector
             .match_labels
             .get_or_insert_with(Default::default)
@@ -169,7 +209,13 @@ impl DeploymentController {
         all.push(&new_rs);
         let count = util::new_rs_new_replicas(d, &all, &new_rs);
         new_rs.spec.as_mut().unwrap().replicas = Some(count);
-        util::set_new_replica_set_annotations(d, &mut new_rs, &new_revision, false, util::MAX_REV_HISTORY_LENGTH_IN_CHARS);
+        util::set_new_replica_set_annotations(
+            d,
+            &mut new_rs,
+            &new_revision,
+            false,
+            util::MAX_REV_HISTORY_LENGTH_IN_CHARS,
+        );
         let mut already_exists = false;
         let created = match api.create(&PostParams::default(), &new_rs).await {
             Ok(created) => created,
@@ -178,7 +224,9 @@ impl DeploymentController {
                 let found = self
                     .replica_sets
                     .get(&k8rs_client::ObjectKey::new(&ns, &name))
-                    .ok_or_else(|| anyhow::anyhow!("replicaset.apps {name:?} exists but is not cached yet"))?;
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("replicaset.apps {name:?} exists but is not cached yet")
+                    })?;
                 let ours = crate::controller_utils::controller_of(&found.metadata)
                     .is_some_and(|r| Some(&r.uid) == d.metadata.uid.as_ref());
                 let same = found
@@ -200,13 +248,25 @@ impl DeploymentController {
                 if terminating {
                     return Err(e.into());
                 }
-                let msg = format!("Failed to create new replica set {name:?}: {}", error_message(&e));
+                let msg = format!(
+                    "Failed to create new replica set {name:?}: {}",
+                    error_message(&e)
+                );
                 if util::has_progress_deadline(d) {
                     let status = d.status.get_or_insert_with(Default::default);
-                    util::set_condition(status, util::new_condition("Progressing", "False", util::FAILED_RS_CREATE_REASON, msg.clone()));
+                    util::set_condition(
+                        status,
+                        util::new_condition(
+                            "Progressing",
+                            "False",
+                            util::FAILED_RS_CREATE_REASON,
+                            msg.clone(),
+                        ),
+                    );
                     let _ = self.update_status(d).await;
                 }
-                self.recorder.record(d, EventType::Warning, util::FAILED_RS_CREATE_REASON, msg);
+                self.recorder
+                    .record(d, EventType::Warning, util::FAILED_RS_CREATE_REASON, msg);
                 return Err(e.into());
             }
         };
@@ -224,7 +284,10 @@ impl DeploymentController {
         if !already_exists && util::has_progress_deadline(d) {
             let msg = format!("Created new replica set {name:?}");
             let status = d.status.get_or_insert_with(Default::default);
-            util::set_condition(status, util::new_condition("Progressing", "True", util::NEW_RS_REASON, msg));
+            util::set_condition(
+                status,
+                util::new_condition("Progressing", "True", util::NEW_RS_REASON, msg),
+            );
             *d = self.update_status(d).await?;
         }
         Ok(Some(created))
@@ -243,7 +306,8 @@ impl DeploymentController {
             if rs_replicas(rs) == replicas(d) {
                 return Ok(());
             }
-            self.scale_replica_set_and_record_event(rs, replicas(d), d).await?;
+            self.scale_replica_set_and_record_event(rs, replicas(d), d)
+                .await?;
             return Ok(());
         }
         if util::is_saturated(d, new_rs.as_ref()) {
@@ -278,7 +342,11 @@ impl DeploymentController {
         if rs_replicas(rs) == new_scale {
             return Ok(false);
         }
-        let operation = if rs_replicas(rs) < new_scale { "up" } else { "down" };
+        let operation = if rs_replicas(rs) < new_scale {
+            "up"
+        } else {
+            "down"
+        };
         self.scale_replica_set(rs, new_scale, d, operation).await
     }
 
@@ -302,7 +370,10 @@ impl DeploymentController {
         copy.spec.get_or_insert_with(Default::default).replicas = Some(new_scale);
         util::set_replicas_annotations(&mut copy, replicas(d), max);
         let name = copy.metadata.name.clone().unwrap_or_default();
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), copy.metadata.namespace.as_deref().unwrap_or_default());
+        let api: Api<ReplicaSet> = Api::namespaced(
+            self.client.clone(),
+            copy.metadata.namespace.as_deref().unwrap_or_default(),
+        );
         *rs = api.replace(&name, &PostParams::default(), &copy).await?;
         if size_changed {
             self.recorder.record(
@@ -316,7 +387,11 @@ impl DeploymentController {
     }
 
     /// Deletes the oldest empty ReplicaSets beyond `revisionHistoryLimit` (`cleanupDeployment`).
-    pub(super) async fn cleanup_deployment(&self, old: &[ReplicaSet], d: &Deployment) -> anyhow::Result<()> {
+    pub(super) async fn cleanup_deployment(
+        &self,
+        old: &[ReplicaSet],
+        d: &Deployment,
+    ) -> anyhow::Result<()> {
         let Some(limit) = d.spec.as_ref().and_then(|s| s.revision_history_limit) else {
             return Ok(());
         };
@@ -329,9 +404,16 @@ impl DeploymentController {
             return Ok(());
         }
         cleanable.sort_by(|a, b| util::by_revision(a, b));
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), d.metadata.namespace.as_deref().unwrap_or_default());
+        let api: Api<ReplicaSet> = Api::namespaced(
+            self.client.clone(),
+            d.metadata.namespace.as_deref().unwrap_or_default(),
+        );
         for rs in cleanable.into_iter().take(diff as usize) {
-            let observed = rs.status.as_ref().and_then(|s| s.observed_generation).unwrap_or(0);
+            let observed = rs
+                .status
+                .as_ref()
+                .and_then(|s| s.observed_generation)
+                .unwrap_or(0);
             if util::rs_actual(rs) != 0
                 || rs_replicas(rs) != 0
                 || rs.metadata.generation.unwrap_or(0) > observed
@@ -367,8 +449,14 @@ impl DeploymentController {
 
     /// Whether `spec.replicas` changed since the active ReplicaSets were last scaled
     /// (`isScalingEvent`: their `desired-replicas` annotation differs).
-    pub(super) async fn is_scaling_event(&self, d: &mut Deployment, rss: &[ReplicaSet]) -> anyhow::Result<bool> {
-        let (new_rs, old) = self.get_all_replica_sets_and_sync_revision(d, rss.to_vec(), false).await?;
+    pub(super) async fn is_scaling_event(
+        &self,
+        d: &mut Deployment,
+        rss: &[ReplicaSet],
+    ) -> anyhow::Result<bool> {
+        let (new_rs, old) = self
+            .get_all_replica_sets_and_sync_revision(d, rss.to_vec(), false)
+            .await?;
         Ok(util::active(all_rss(&new_rs, &old))
             .into_iter()
             .filter_map(util::desired_replicas_annotation)
@@ -377,12 +465,19 @@ impl DeploymentController {
 }
 
 /// The only active ReplicaSet, or the newest if none is active (`FindActiveOrLatest`).
-fn find_active_or_latest<'a>(new_rs: &'a mut Option<ReplicaSet>, old: &'a mut [ReplicaSet]) -> Option<&'a mut ReplicaSet> {
+fn find_active_or_latest<'a>(
+    new_rs: &'a mut Option<ReplicaSet>,
+    old: &'a mut [ReplicaSet],
+) -> Option<&'a mut ReplicaSet> {
     if new_rs.is_none() && old.is_empty() {
         return None;
     }
     old.sort_by(|a, b| util::by_creation(b, a));
-    let active_count = old.iter().chain(new_rs.iter()).filter(|rs| rs_replicas(rs) > 0).count();
+    let active_count = old
+        .iter()
+        .chain(new_rs.iter())
+        .filter(|rs| rs_replicas(rs) > 0)
+        .count();
     match active_count {
         0 => match new_rs {
             Some(rs) => Some(rs),
@@ -400,7 +495,11 @@ fn find_active_or_latest<'a>(new_rs: &'a mut Option<ReplicaSet>, old: &'a mut [R
 /// and the total change. Leftovers from rounding go to the first (largest) ReplicaSet.
 pub(super) fn proportional_sizes(d: &Deployment, all: &mut [&mut ReplicaSet]) -> (Vec<i32>, i32) {
     let current = all.iter().map(|rs| rs_replicas(rs)).sum::<i32>();
-    let allowed = if replicas(d) > 0 { replicas(d) + util::max_surge(d) } else { 0 };
+    let allowed = if replicas(d) > 0 {
+        replicas(d) + util::max_surge(d)
+    } else {
+        0
+    };
     let to_add = allowed - current;
     if to_add > 0 {
         all.sort_by(|a, b| util::by_size_newer(a, b));
@@ -429,7 +528,11 @@ pub(super) fn proportional_sizes(d: &Deployment, all: &mut [&mut ReplicaSet]) ->
 
 /// The Deployment status the ReplicaSets add up to (`calculateStatus`), with the
 /// `Available` condition for `replicas - maxUnavailable` available pods.
-pub fn calculate_status(all: &[&ReplicaSet], new_rs: Option<&ReplicaSet>, d: &Deployment) -> DeploymentStatus {
+pub fn calculate_status(
+    all: &[&ReplicaSet],
+    new_rs: Option<&ReplicaSet>,
+    d: &Deployment,
+) -> DeploymentStatus {
     let available = util::available_replica_count(all.iter().copied());
     let total = util::replica_count(all.iter().copied());
     let unavailable = (total - available).max(0);
@@ -448,12 +551,22 @@ pub fn calculate_status(all: &[&ReplicaSet], new_rs: Option<&ReplicaSet>, d: &De
     if available >= replicas(d) - util::max_unavailable(d) {
         util::set_condition(
             &mut status,
-            util::new_condition("Available", "True", util::MINIMUM_REPLICAS_AVAILABLE, "Deployment has minimum availability.".into()),
+            util::new_condition(
+                "Available",
+                "True",
+                util::MINIMUM_REPLICAS_AVAILABLE,
+                "Deployment has minimum availability.".into(),
+            ),
         );
     } else {
         util::set_condition(
             &mut status,
-            util::new_condition("Available", "False", util::MINIMUM_REPLICAS_UNAVAILABLE, "Deployment does not have minimum availability.".into()),
+            util::new_condition(
+                "Available",
+                "False",
+                util::MINIMUM_REPLICAS_UNAVAILABLE,
+                "Deployment does not have minimum availability.".into(),
+            ),
         );
     }
     status

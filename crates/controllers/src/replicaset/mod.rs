@@ -12,12 +12,12 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8rs_client::{Change, EventRecorder, EventType, Informer, ObjectKey, WorkQueue};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
-use k8rs_client::{Change, EventRecorder, EventType, Informer, ObjectKey, WorkQueue};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::Resource;
 use serde::de::DeserializeOwned;
@@ -40,7 +40,13 @@ const WORKERS: usize = 5;
 /// What the ReplicaSet logic needs from the kind it manages.
 pub trait ReplicaOwner:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
 {
     /// The component name events carry (`replicaset-controller`).
     const COMPONENT: &'static str;
@@ -88,7 +94,9 @@ pub fn start_for<K: ReplicaOwner>(ctx: &Context) -> tokio::task::JoinHandle<()> 
         burst_replicas: BURST_REPLICAS,
     });
     let c = controller.clone();
-    controller.owners.add_handler(move |change| c.on_owner(change));
+    controller
+        .owners
+        .add_handler(move |change| c.on_owner(change));
     let c = controller.clone();
     controller.pods.add_handler(move |change| c.on_pod(change));
     let queue = controller.queue.clone();
@@ -137,7 +145,10 @@ impl<K: ReplicaOwner> ReplicaSetController<K> {
     fn on_pod(&self, change: &Change<Pod>) {
         match change {
             Change::Applied { old: None, new } => self.add_pod(new),
-            Change::Applied { old: Some(old), new } => self.update_pod(old, new),
+            Change::Applied {
+                old: Some(old),
+                new,
+            } => self.update_pod(old, new),
             Change::Deleted(pod) => self.delete_pod(pod),
         }
     }
@@ -247,7 +258,12 @@ impl<K: ReplicaOwner> ReplicaSetController<K> {
 
     /// Creates or deletes the difference between `pods` and `spec.replicas`
     /// (upstream's `manageReplicas`).
-    async fn manage_replicas(&self, pods: &[Arc<Pod>], owner: &K, rs: &ReplicaSet) -> anyhow::Result<()> {
+    async fn manage_replicas(
+        &self,
+        pods: &[Arc<Pod>],
+        owner: &K,
+        rs: &ReplicaSet,
+    ) -> anyhow::Result<()> {
         let key = ObjectKey::of(rs);
         let spec = rs.spec.clone().unwrap_or_default();
         let want = spec.replicas.unwrap_or(1).max(0) as usize;
@@ -367,7 +383,10 @@ impl<K: ReplicaOwner> ReplicaSetController<K> {
             let mut status = status.clone();
             status.observed_generation = target.meta().generation;
             target.set_status(status);
-            match api.replace_status(&name, &PostParams::default(), &target).await {
+            match api
+                .replace_status(&name, &PostParams::default(), &target)
+                .await
+            {
                 Ok(updated) => return Ok(updated),
                 Err(e) if attempt == 0 => {
                     tracing::debug!(error = %e, owner = %name, "status update failed; re-reading");
@@ -442,7 +461,10 @@ pub fn calculate_status(
     let mut available = 0;
     for pod in pods {
         let labels = pod.metadata.labels.clone().unwrap_or_default();
-        if template_labels.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+        if template_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+        {
             fully_labeled += 1;
         }
         if is_pod_ready(pod) {
@@ -457,7 +479,11 @@ pub fn calculate_status(
     match (manage_error, failure) {
         (Some(e), None) => {
             let want = spec.replicas.unwrap_or(1) as usize;
-            let reason = if pods.len() < want { "FailedCreate" } else { "FailedDelete" };
+            let reason = if pods.len() < want {
+                "FailedCreate"
+            } else {
+                "FailedDelete"
+            };
             conditions.push(ReplicaSetCondition {
                 type_: "ReplicaFailure".into(),
                 status: "True".into(),

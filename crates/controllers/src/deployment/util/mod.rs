@@ -69,7 +69,10 @@ pub fn rs_replicas(rs: &ReplicaSet) -> i32 {
 
 /// `status.availableReplicas` of a ReplicaSet.
 pub fn rs_available(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
 }
 
 /// `status.replicas` of a ReplicaSet.
@@ -78,12 +81,18 @@ pub fn rs_actual(rs: &ReplicaSet) -> i32 {
 }
 
 fn rs_ready(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0)
 }
 
 /// The template of a Deployment.
 pub fn template(d: &Deployment) -> PodTemplateSpec {
-    d.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default()
+    d.spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default()
 }
 
 /// Whether the strategy is `Recreate`.
@@ -207,7 +216,11 @@ pub fn last_revision(rss: &[ReplicaSet]) -> i64 {
 }
 
 fn annotation<'a>(rs: &'a ReplicaSet, key: &str) -> Option<&'a str> {
-    rs.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+    rs.metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
 }
 
 fn int_annotation(rs: &ReplicaSet, key: &str) -> Option<i32> {
@@ -229,7 +242,10 @@ pub fn replicas_annotations_need_update(rs: &ReplicaSet, desired: i32, max: i32)
 pub fn set_replicas_annotations(rs: &mut ReplicaSet, desired: i32, max: i32) -> bool {
     let annotations = rs.metadata.annotations.get_or_insert_with(BTreeMap::new);
     let mut changed = false;
-    for (k, v) in [(DESIRED_REPLICAS_ANNOTATION, desired), (MAX_REPLICAS_ANNOTATION, max)] {
+    for (k, v) in [
+        (DESIRED_REPLICAS_ANNOTATION, desired),
+        (MAX_REPLICAS_ANNOTATION, max),
+    ] {
         let v = v.to_string();
         if annotations.get(k) != Some(&v) {
             annotations.insert(k.to_string(), v);
@@ -377,7 +393,11 @@ fn template_value(t: &PodTemplateSpec) -> serde_json::Value {
             t.metadata.as_mut().unwrap().labels = None;
         }
     }
-    if t.metadata.as_ref().and_then(|m| m.annotations.as_ref()).is_some_and(|a| a.is_empty()) {
+    if t.metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+        .is_some_and(|a| a.is_empty())
+    {
         t.metadata.as_mut().unwrap().annotations = None;
     }
     let mut v = serde_json::to_value(t).unwrap_or_default();
@@ -407,7 +427,9 @@ pub fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
 
 /// Lowest revision first, then oldest (`ReplicaSetsByRevision`).
 pub fn by_revision(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
-    revision(a).cmp(&revision(b)).then_with(|| by_creation(a, b))
+    revision(a)
+        .cmp(&revision(b))
+        .then_with(|| by_creation(a, b))
 }
 
 /// Largest first, then oldest (`ReplicaSetsBySizeOlder`, for scaling down).
@@ -523,7 +545,8 @@ fn replica_set_fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
     if annotated == 0 {
         return 0;
     }
-    let new_size = f64::from(rs_replicas(rs)) * f64::from(deployment_replicas) / f64::from(annotated);
+    let new_size =
+        f64::from(rs_replicas(rs)) * f64::from(deployment_replicas) / f64::from(annotated);
     // Go's math.Round rounds half away from zero, as f64::round does.
     new_size.round() as i32 - rs_replicas(rs)
 }
@@ -533,7 +556,12 @@ fn replica_set_fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
 // ---------------------------------------------------------------------------------------
 
 /// A condition stamped now (`NewDeploymentCondition`).
-pub fn new_condition(type_: &str, status: &str, reason: &str, message: String) -> DeploymentCondition {
+pub fn new_condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+) -> DeploymentCondition {
     let now = Time(Timestamp::now());
     DeploymentCondition {
         type_: type_.into(),
@@ -546,8 +574,15 @@ pub fn new_condition(type_: &str, status: &str, reason: &str, message: String) -
 }
 
 /// The condition of `type_`, if present.
-pub fn get_condition<'a>(status: &'a DeploymentStatus, type_: &str) -> Option<&'a DeploymentCondition> {
-    status.conditions.as_ref()?.iter().find(|c| c.type_ == type_)
+pub fn get_condition<'a>(
+    status: &'a DeploymentStatus,
+    type_: &str,
+) -> Option<&'a DeploymentCondition> {
+    status
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 /// Sets a condition (`SetDeploymentCondition`): unchanged if status and reason match; the
@@ -620,7 +655,12 @@ pub fn deployment_timed_out(d: &Deployment, status: &DeploymentStatus, now: Time
     let Some(from) = cond.last_update_time.as_ref().map(|t| t.0) else {
         return false;
     };
-    let deadline = i64::from(d.spec.as_ref().and_then(|s| s.progress_deadline_seconds).unwrap_or(0));
+    let deadline = i64::from(
+        d.spec
+            .as_ref()
+            .and_then(|s| s.progress_deadline_seconds)
+            .unwrap_or(0),
+    );
     from.as_second() + deadline < now.as_second()
 }
 
