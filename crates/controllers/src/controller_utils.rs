@@ -195,89 +195,39 @@ fn log_bucket(t: Timestamp, now: Timestamp) -> i64 {
     }
 }
 
-/// Orders two optional times: an unset time first, then the later (`afterOrZero`) — or, with
-/// `now`, the logarithmically younger; equal buckets fall back to uid order.
-fn compare_age(
-    t1: Option<Timestamp>,
-    t2: Option<Timestamp>,
-    now: Timestamp,
-    uids: (&str, &str),
-) -> std::cmp::Ordering {
-    use std::cmp::Ordering::*;
-    match (t1, t2) {
-        (None, None) => Equal,
-        (None, Some(_)) => Less,
-        (Some(_), None) => Greater,
-        (Some(a), Some(b)) => {
-            let diff = log_bucket(a, now) - log_bucket(b, now);
-            if diff == 0 {
-                uids.0.cmp(uids.1)
-            } else {
-                diff.cmp(&0)
-            }
-        }
-    }
+/// The age bucket of an optional time for deletion ranking: `floor(log2(age in ns))`, so
+/// pods within the same power-of-two age count as equally old (upstream's
+/// LogarithmicScaleDown); an unset time sorts first.
+fn age_bucket(t: Option<Timestamp>, now: Timestamp) -> i64 {
+    t.map_or(-2, |t| log_bucket(t, now))
 }
 
 /// Ranks pods for deletion, first to go first (upstream's `ActivePodsWithRanks.Less`):
 /// unassigned before assigned; Pending before Unknown before Running; not ready before ready;
 /// lower deletion cost first; more pods of the same owner family on the node first; ready
-/// for less time first; more restarts first; newer first. `ranks[i]` belongs to `pods[i]`.
+/// for less time first; more restarts first; newer first; then by uid. `pods[i].1` is the
+/// pod's rank. Upstream compares pairwise; a per-pod key gives the same order wherever
+/// that comparison is consistent, and a total order (which Rust's sort requires) where it
+/// is not (it skips the ready-time step for equal times but not for equal buckets).
 pub fn sort_for_deletion(pods: &mut [(Arc<Pod>, usize)], now: Timestamp) {
-    use std::cmp::Ordering::*;
-    pods.sort_by(|(a, rank_a), (b, rank_b)| {
-        let node_a = a
+    pods.sort_by_cached_key(|(pod, rank)| {
+        let node = pod
             .spec
             .as_ref()
             .and_then(|s| s.node_name.as_deref())
             .unwrap_or("");
-        let node_b = b
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.as_deref())
-            .unwrap_or("");
-        if node_a != node_b && (node_a.is_empty() || node_b.is_empty()) {
-            return if node_a.is_empty() { Less } else { Greater };
-        }
-        let by_phase = phase_ordinal(a).cmp(&phase_ordinal(b));
-        if by_phase != Equal {
-            return by_phase;
-        }
-        let (ready_a, ready_b) = (pod_ready_since(a), pod_ready_since(b));
-        if ready_a.is_some() != ready_b.is_some() {
-            return if ready_a.is_none() { Less } else { Greater };
-        }
-        let by_cost = deletion_cost(a).cmp(&deletion_cost(b));
-        if by_cost != Equal {
-            return by_cost;
-        }
-        if rank_a != rank_b {
-            return rank_b.cmp(rank_a);
-        }
-        let uids = (
-            a.metadata.uid.as_deref().unwrap_or(""),
-            b.metadata.uid.as_deref().unwrap_or(""),
-        );
-        if let (Some(ta), Some(tb)) = (ready_a, ready_b) {
-            if ta != tb {
-                let by_ready = compare_age(ta, tb, now, uids);
-                if by_ready != Equal {
-                    return by_ready;
-                }
-            }
-        }
-        let by_restarts = max_restarts(b).cmp(&max_restarts(a));
-        if by_restarts != Equal {
-            return by_restarts;
-        }
-        let (ca, cb) = (
-            a.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            b.metadata.creation_timestamp.as_ref().map(|t| t.0),
-        );
-        if ca != cb {
-            return compare_age(ca, cb, now, uids);
-        }
-        Equal
+        let ready = pod_ready_since(pod);
+        (
+            !node.is_empty(),
+            phase_ordinal(pod),
+            ready.is_some(),
+            deletion_cost(pod),
+            std::cmp::Reverse(*rank),
+            ready.map_or(-3, |since| age_bucket(since, now)),
+            std::cmp::Reverse(max_restarts(pod)),
+            age_bucket(pod.metadata.creation_timestamp.as_ref().map(|t| t.0), now),
+            pod.metadata.uid.clone().unwrap_or_default(),
+        )
     });
 }
 
@@ -716,6 +666,30 @@ mod tests {
         let mut ranked = rank_by_related_on_same_node(&[a, b], &related);
         sort_for_deletion(&mut ranked, Timestamp::now());
         assert_eq!(ranked[0].0.metadata.name.as_deref(), Some("crowded"));
+    }
+
+    #[test]
+    fn deletion_ranking_is_a_total_order_over_many_similar_pods() {
+        // Equal and nearly equal ready times in the same age bucket broke a pairwise
+        // comparison (Rust's sort panics on an inconsistent order).
+        let pods: Vec<_> = (0..300)
+            .map(|i| {
+                (
+                    pod(
+                        &format!("p{i}"),
+                        "n1",
+                        "Running",
+                        Some(100 + (i % 7)),
+                        200 + (i % 3),
+                    ),
+                    (i % 2) as usize,
+                )
+            })
+            .collect();
+        let mut ranked = pods.clone();
+        sort_for_deletion(&mut ranked, Timestamp::now());
+        assert_eq!(ranked.len(), 300);
+        assert!(ranked[0].1 == 1, "pods doubled up on a node go first");
     }
 
     #[test]
