@@ -65,6 +65,9 @@ async fn main() {
         eprintln!("deploy-bench: {e}");
         std::process::exit(1);
     }
+    // The pod watch and the client's connection tasks would otherwise hold the runtime's
+    // shutdown; everything worth keeping has been printed.
+    std::process::exit(0);
 }
 
 fn deployment(replicas: i32, image: &str) -> Deployment {
