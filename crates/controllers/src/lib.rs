@@ -6,6 +6,9 @@
 //! retries with back-off) is [`controller::run_workers`], shared by all.
 
 pub mod controller;
+pub mod controller_utils;
+pub mod deployment;
+pub mod replicaset;
 
 pub use controller::{Context, Controller};
 
@@ -18,7 +21,9 @@ pub async fn run(client: kube::Client) -> anyhow::Result<()> {
         client,
     };
     // Each controller module adds one line here: `let _<name> = <module>::start(&ctx);`
-    let _ = ctx;
+    let _replicaset = replicaset::start(&ctx);
+    let _replication = replicaset::replication_controller::start(&ctx);
+    let _deployment = deployment::start(&ctx);
     std::future::pending::<()>().await;
     Ok(())
 }
