@@ -91,10 +91,10 @@ impl NamespaceController {
                     match self.delete_resource_content(served, &name, ns).await {
                         Ok(meta) => {
                             estimate = estimate.max(meta.estimate);
-                            if meta.unexpected_remaining > 0 {
+                            if meta.remaining > 0 {
                                 totals
                                     .remaining
-                                    .insert(group_resource_dot(served), meta.unexpected_remaining);
+                                    .insert(group_resource_dot(served), meta.remaining);
                             }
                             for (finalizer, n) in meta.finalizers {
                                 *totals.finalizers.entry(finalizer).or_default() += n;
@@ -102,10 +102,10 @@ impl NamespaceController {
                         }
                         Err((meta, e)) => {
                             estimate = estimate.max(meta.estimate);
-                            if meta.unexpected_remaining > 0 {
+                            if meta.remaining > 0 {
                                 totals
                                     .remaining
-                                    .insert(group_resource_dot(served), meta.unexpected_remaining);
+                                    .insert(group_resource_dot(served), meta.remaining);
                             }
                             updater.delete_content_error(e.clone());
                             errors.push(e);
@@ -184,6 +184,7 @@ impl NamespaceController {
             meta.estimate = 0;
             return Ok(meta);
         }
+        meta.remaining = remaining.items.len();
         for item in &remaining.items {
             for f in item.metadata.finalizers.iter().flatten() {
                 *meta.finalizers.entry(f.clone()).or_default() += 1;
@@ -197,7 +198,6 @@ impl NamespaceController {
             return Ok(meta);
         }
         // Objects without finalizers should be gone: something is wrong.
-        meta.unexpected_remaining = remaining.items.len();
         let gvr = format!(
             "{}/{}, Resource={}",
             served.resource.group, served.resource.version, served.resource.plural
@@ -270,8 +270,8 @@ struct ResourceDeletion {
     estimate: i64,
     /// Remaining objects by finalizer.
     finalizers: std::collections::BTreeMap<String, usize>,
-    /// Objects left without any finalizer to explain it.
-    unexpected_remaining: usize,
+    /// Objects left.
+    remaining: usize,
 }
 
 /// Whether the namespace no longer carries this controller's finalizer.
