@@ -45,22 +45,34 @@ fn set_status(k: &Kubectl<'_>, name: &str, ip: &str, ready: bool, since: &str) {
         "podIPs": [{"ip": ip}],
         "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }, "lastTransitionTime": since}],
     }});
-    k.ok(["patch", "pod", name, "--subresource=status", "--type=merge", "-p", &status.to_string()]);
-}
-
-fn endpoints(k: &Kubectl<'_>) -> Value {
-    let out = k.ok(["get", "endpoints", "web", "-o", "json"]);
-    serde_json::from_str(&out).unwrap()
+    k.ok([
+        "patch",
+        "pod",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status.to_string(),
+    ]);
 }
 
 /// `ip:port` strings of the ready (or not-ready) addresses of every subset, sorted.
 fn addresses(ep: &Value, ready: bool) -> Vec<String> {
-    let field = if ready { "addresses" } else { "notReadyAddresses" };
+    let field = if ready {
+        "addresses"
+    } else {
+        "notReadyAddresses"
+    };
     let mut out = Vec::new();
     for subset in ep["subsets"].as_array().into_iter().flatten() {
         for addr in subset[field].as_array().into_iter().flatten() {
             for port in subset["ports"].as_array().into_iter().flatten() {
-                out.push(format!("{}:{}:{}", addr["ip"].as_str().unwrap(), port["name"].as_str().unwrap_or(""), port["port"]));
+                out.push(format!(
+                    "{}:{}:{}",
+                    addr["ip"].as_str().unwrap(),
+                    port["name"].as_str().unwrap_or(""),
+                    port["port"]
+                ));
             }
         }
     }
@@ -69,7 +81,14 @@ fn addresses(ep: &Value, ready: bool) -> Vec<String> {
 }
 
 fn slices(k: &Kubectl<'_>) -> Vec<Value> {
-    let out = k.ok(["get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "json"]);
+    let out = k.ok([
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=web",
+        "-o",
+        "json",
+    ]);
     let list: Value = serde_json::from_str(&out).unwrap();
     list["items"].as_array().cloned().unwrap_or_default()
 }
@@ -90,7 +109,9 @@ fn slice_endpoints(slices: &[Value]) -> Vec<String> {
             out.push(format!(
                 "{} {}/{}/{} {}",
                 ep["addresses"][0].as_str().unwrap(),
-                c["ready"], c["serving"], c["terminating"],
+                c["ready"],
+                c["serving"],
+                c["terminating"],
                 ports.join(",")
             ));
         }
@@ -109,7 +130,11 @@ fn wait_endpoints(k: &Kubectl<'_>, ready: &[&str], not_ready: &[&str]) -> Value 
         if addresses(&ep, true) == ready && addresses(&ep, false) == not_ready {
             Ok(ep)
         } else {
-            Err(format!("{:?} / {:?}", addresses(&ep, true), addresses(&ep, false)))
+            Err(format!(
+                "{:?} / {:?}",
+                addresses(&ep, true),
+                addresses(&ep, false)
+            ))
         }
     })
 }
@@ -118,7 +143,11 @@ fn wait_slices(k: &Kubectl<'_>, expected: &[&str]) -> Vec<Value> {
     eventually(WAIT, "the EndpointSlices to follow the pods", || {
         let s = slices(k);
         let got = slice_endpoints(&s);
-        if got == expected { Ok(s) } else { Err(format!("{got:?}")) }
+        if got == expected {
+            Ok(s)
+        } else {
+            Err(format!("{got:?}"))
+        }
     })
 }
 

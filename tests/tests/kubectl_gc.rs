@@ -32,13 +32,23 @@ fn owner_refs(owner: &str, uid: &str, block: bool) -> String {
 }
 
 /// A ConfigMap owned by `owner`, with optional finalizers.
-fn create_owned_configmap(k: &Kubectl<'_>, name: &str, owner: &str, uid: &str, block: bool, finalizers: &[&str]) {
+fn create_owned_configmap(
+    k: &Kubectl<'_>,
+    name: &str,
+    owner: &str,
+    uid: &str,
+    block: bool,
+    finalizers: &[&str],
+) {
     let finalizers: String = if finalizers.is_empty() {
         String::new()
     } else {
         format!(
             "  finalizers:\n{}",
-            finalizers.iter().map(|f| format!("  - {f}\n")).collect::<String>()
+            finalizers
+                .iter()
+                .map(|f| format!("  - {f}\n"))
+                .collect::<String>()
         )
     };
     let manifest = format!(

@@ -42,7 +42,9 @@ pub fn root_ca_from_kubeconfig(path: &Path) -> anyhow::Result<Option<String>> {
         let pem = base64::engine::general_purpose::STANDARD
             .decode(data.trim())
             .context("certificate-authority-data is not base64")?;
-        return Ok(Some(String::from_utf8(pem).context("certificate-authority-data is not PEM")?));
+        return Ok(Some(
+            String::from_utf8(pem).context("certificate-authority-data is not PEM")?,
+        ));
     }
     if let Some(file) = &cluster.certificate_authority {
         let pem = std::fs::read_to_string(file)

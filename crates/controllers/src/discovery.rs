@@ -69,7 +69,10 @@ impl Resources {
     }
 
     /// The preferred version of every resource that supports all of `verbs`.
-    pub fn with_verbs<'a>(&'a self, verbs: &'a [&'a str]) -> impl Iterator<Item = &'a ServedResource> + 'a {
+    pub fn with_verbs<'a>(
+        &'a self,
+        verbs: &'a [&'a str],
+    ) -> impl Iterator<Item = &'a ServedResource> + 'a {
         self.preferred.iter().filter(move |r| r.supports(verbs))
     }
 

@@ -10,7 +10,9 @@ pub mod util;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Pod, Service,
+};
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 
 use self::util::{TriggerTimeTracker, HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME};
@@ -62,18 +64,25 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
 }
 
 /// The Services a pod change concerns: those selecting the pod before or after.
-pub(crate) fn pod_services(services: &Informer<Service>, change: &Change<Pod>) -> BTreeSet<ObjectKey> {
+pub(crate) fn pod_services(
+    services: &Informer<Service>,
+    change: &Change<Pod>,
+) -> BTreeSet<ObjectKey> {
     let (old, new) = match change {
         Change::Applied { old, new } => (old.clone(), new.clone()),
         Change::Deleted(pod) => (None, pod.clone()),
     };
     let ns = new.metadata.namespace.clone().unwrap_or_default();
     let in_ns = services.list_namespace(&ns);
-    let mut keys: BTreeSet<ObjectKey> = util::services_for_pod(in_ns.iter().map(|s| s.as_ref()), &new)
-        .into_iter()
-        .collect();
+    let mut keys: BTreeSet<ObjectKey> =
+        util::services_for_pod(in_ns.iter().map(|s| s.as_ref()), &new)
+            .into_iter()
+            .collect();
     if let Some(old) = old {
-        keys.extend(util::services_for_pod(in_ns.iter().map(|s| s.as_ref()), &old));
+        keys.extend(util::services_for_pod(
+            in_ns.iter().map(|s| s.as_ref()),
+            &old,
+        ));
     }
     keys
 }
@@ -137,7 +146,10 @@ impl Controller for EndpointsController {
         };
         endpoints.subsets = (!subsets.is_empty()).then_some(subsets);
         endpoints.metadata.labels = Some(labels);
-        let annotations = endpoints.metadata.annotations.get_or_insert_with(BTreeMap::new);
+        let annotations = endpoints
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new);
         match trigger {
             Some(t) => {
                 annotations.insert(LAST_CHANGE_TRIGGER_TIME.into(), util::format_time(t));
@@ -147,14 +159,17 @@ impl Controller for EndpointsController {
             }
         }
         let result = if current.is_some() {
-            api.replace(&key.name, &PostParams::default(), &endpoints).await
+            api.replace(&key.name, &PostParams::default(), &endpoints)
+                .await
         } else {
             api.create(&PostParams::default(), &endpoints).await
         };
         match result {
             Ok(_) => Ok(()),
             // The namespace is going away: nothing to keep up to date.
-            Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains("being terminated") => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains("being terminated") => {
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -176,7 +191,12 @@ pub fn compute_subsets(service: &Service, pods: &[&Pod]) -> Vec<EndpointSubset> 
         let address = EndpointAddress {
             ip,
             hostname: util::should_set_hostname(pod, service),
-            node_name: Some(pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()),
+            node_name: Some(
+                pod.spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_default(),
+            ),
             target_ref: Some(util::pod_reference(pod)),
         };
         let ready = publish_not_ready || util::is_pod_ready(pod);
@@ -221,13 +241,21 @@ type PortKey = (Option<String>, i32, Option<String>, Option<String>);
 type AddrKey = (String, String);
 
 fn port_key(p: &EndpointPort) -> PortKey {
-    (p.name.clone(), p.port, p.protocol.clone(), p.app_protocol.clone())
+    (
+        p.name.clone(),
+        p.port,
+        p.protocol.clone(),
+        p.app_protocol.clone(),
+    )
 }
 
 fn addr_key(a: &EndpointAddress) -> AddrKey {
     (
         a.ip.clone(),
-        a.target_ref.as_ref().and_then(|r| r.uid.clone()).unwrap_or_default(),
+        a.target_ref
+            .as_ref()
+            .and_then(|r| r.uid.clone())
+            .unwrap_or_default(),
     )
 }
 
@@ -236,7 +264,8 @@ fn addr_key(a: &EndpointAddress) -> AddrKey {
 /// also listed as not ready. Sorted for stable writes.
 pub fn repack(subsets: Vec<EndpointSubset>) -> Vec<EndpointSubset> {
     let mut all: BTreeMap<AddrKey, EndpointAddress> = BTreeMap::new();
-    let mut ports: BTreeMap<PortKey, (Option<EndpointPort>, BTreeMap<AddrKey, bool>)> = BTreeMap::new();
+    let mut ports: BTreeMap<PortKey, (Option<EndpointPort>, BTreeMap<AddrKey, bool>)> =
+        BTreeMap::new();
     for s in &subsets {
         let subset_ports: Vec<Option<&EndpointPort>> = match s.ports.as_deref() {
             Some(p) if !p.is_empty() => p.iter().map(Some).collect(),
@@ -244,7 +273,9 @@ pub fn repack(subsets: Vec<EndpointSubset>) -> Vec<EndpointSubset> {
         };
         for port in subset_ports {
             let key = port.map(port_key).unwrap_or((None, -1, None, None));
-            let entry = ports.entry(key).or_insert_with(|| (port.cloned(), BTreeMap::new()));
+            let entry = ports
+                .entry(key)
+                .or_insert_with(|| (port.cloned(), BTreeMap::new()));
             for a in s.addresses.iter().flatten() {
                 let k = addr_key(a);
                 all.entry(k.clone()).or_insert_with(|| a.clone());
@@ -344,10 +375,12 @@ mod tests {
 
     #[test]
     fn ready_and_not_ready_pods_with_named_ports_per_pod() {
-        let svc = service(json!({"selector": {"app": "web"}, "clusterIP": "10.43.0.10", "ports": [
-            {"name": "web", "port": 80, "targetPort": "http", "protocol": "TCP"},
-            {"name": "metrics", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
-        ]}));
+        let svc = service(
+            json!({"selector": {"app": "web"}, "clusterIP": "10.43.0.10", "ports": [
+                {"name": "web", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {"name": "metrics", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
+            ]}),
+        );
         let a = pod("a", Some("10.0.0.1"), true, 8080);
         let b = pod("b", Some("10.0.0.2"), false, 8080);
         let c = pod("c", Some("10.0.0.3"), true, 8081);
@@ -358,32 +391,58 @@ mod tests {
         // subsets split by port set.
         assert_eq!(subsets.len(), 3, "{rendered:#}");
         let ips = |s: &EndpointSubset, ready: bool| -> Vec<String> {
-            let list = if ready { &s.addresses } else { &s.not_ready_addresses };
+            let list = if ready {
+                &s.addresses
+            } else {
+                &s.not_ready_addresses
+            };
             list.iter().flatten().map(|a| a.ip.clone()).collect()
         };
         let ports = |s: &EndpointSubset| -> Vec<(String, i32)> {
-            s.ports.iter().flatten().map(|p| (p.name.clone().unwrap_or_default(), p.port)).collect()
+            s.ports
+                .iter()
+                .flatten()
+                .map(|p| (p.name.clone().unwrap_or_default(), p.port))
+                .collect()
         };
         // 9090 is offered by a and c (ready) and b (not ready).
-        let metrics = subsets.iter().find(|s| ports(s).contains(&("metrics".into(), 9090))).unwrap();
+        let metrics = subsets
+            .iter()
+            .find(|s| ports(s).contains(&("metrics".into(), 9090)))
+            .unwrap();
         assert_eq!(ips(metrics, true), vec!["10.0.0.1", "10.0.0.3"]);
         assert_eq!(ips(metrics, false), vec!["10.0.0.2"]);
-        let web8080 = subsets.iter().find(|s| ports(s) == vec![("web".into(), 8080)]).unwrap();
+        let web8080 = subsets
+            .iter()
+            .find(|s| ports(s) == vec![("web".into(), 8080)])
+            .unwrap();
         assert_eq!(ips(web8080, true), vec!["10.0.0.1"]);
         assert_eq!(ips(web8080, false), vec!["10.0.0.2"]);
-        let web8081 = subsets.iter().find(|s| ports(s) == vec![("web".into(), 8081)]).unwrap();
+        let web8081 = subsets
+            .iter()
+            .find(|s| ports(s) == vec![("web".into(), 8081)])
+            .unwrap();
         assert_eq!(ips(web8081, true), vec!["10.0.0.3"]);
         let addr = &web8081.addresses.as_ref().unwrap()[0];
         assert_eq!(addr.node_name.as_deref(), Some("n1"));
         let target = addr.target_ref.as_ref().unwrap();
-        assert_eq!((target.kind.as_deref(), target.name.as_deref(), target.uid.as_deref()), (Some("Pod"), Some("c"), Some("uid-c")));
+        assert_eq!(
+            (
+                target.kind.as_deref(),
+                target.name.as_deref(),
+                target.uid.as_deref()
+            ),
+            (Some("Pod"), Some("c"), Some("uid-c"))
+        );
     }
 
     #[test]
     fn publish_not_ready_addresses_lists_every_pod_as_ready() {
-        let svc = service(json!({"selector": {"app": "web"}, "publishNotReadyAddresses": true, "ports": [
-            {"port": 80, "targetPort": 8080, "protocol": "TCP"},
-        ]}));
+        let svc = service(
+            json!({"selector": {"app": "web"}, "publishNotReadyAddresses": true, "ports": [
+                {"port": 80, "targetPort": 8080, "protocol": "TCP"},
+            ]}),
+        );
         let b = pod("b", Some("10.0.0.2"), false, 8080);
         let subsets = compute_subsets(&svc, &[&b]);
         assert_eq!(subsets.len(), 1);
@@ -399,7 +458,9 @@ mod tests {
         ]}));
         let a = pod("a", Some("10.0.0.1"), true, 8080);
         assert!(compute_subsets(&svc, &[&a]).is_empty());
-        let svc = service(json!({"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80, "protocol": "TCP"}]}));
+        let svc = service(
+            json!({"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80, "protocol": "TCP"}]}),
+        );
         let mut done = pod("a", Some("10.0.0.1"), true, 8080);
         done.status.as_mut().unwrap().phase = Some("Succeeded".into());
         assert!(compute_subsets(&svc, &[&done]).is_empty());
@@ -420,7 +481,11 @@ mod tests {
         let svc = service(json!({"selector": {"app": "web"}}));
         let tracker = TriggerTimeTracker::default();
         let a = pod("a", Some("10.0.0.1"), true, 8080);
-        assert_eq!(tracker.compute(&svc, &[&a]), None, "first sight: nothing to compare");
+        assert_eq!(
+            tracker.compute(&svc, &[&a]),
+            None,
+            "first sight: nothing to compare"
+        );
         assert_eq!(tracker.compute(&svc, &[&a]), None, "nothing changed");
         let mut a2 = a.clone();
         a2.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].last_transition_time =

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use k8rs_client::ObjectKey;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
-use k8rs_client::ObjectKey;
 
 /// The annotation holding when the last change that this write reflects happened.
 pub const LAST_CHANGE_TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
@@ -103,7 +103,10 @@ pub fn find_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
                 .iter()
                 .chain(sidecars)
                 .flat_map(|c| c.ports.iter().flatten())
-                .find(|p| p.name.as_deref() == Some(name) && p.protocol.as_deref().unwrap_or("TCP") == protocol)
+                .find(|p| {
+                    p.name.as_deref() == Some(name)
+                        && p.protocol.as_deref().unwrap_or("TCP") == protocol
+                })
                 .map(|p| p.container_port)
         }
     }
@@ -139,7 +142,10 @@ pub fn is_headless(service: &Service) -> bool {
 }
 
 /// The keys of the Services in the pod's namespace that select it.
-pub fn services_for_pod<'a>(services: impl IntoIterator<Item = &'a Service>, pod: &Pod) -> Vec<ObjectKey> {
+pub fn services_for_pod<'a>(
+    services: impl IntoIterator<Item = &'a Service>,
+    pod: &Pod,
+) -> Vec<ObjectKey> {
     services
         .into_iter()
         .filter(|s| s.metadata.namespace == pod.metadata.namespace && selects(s, pod))

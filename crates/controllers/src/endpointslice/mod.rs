@@ -69,7 +69,10 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
     slices.add_handler(move |change| {
         let slice = change.object();
         if let Some(service) = managed_service(slice) {
-            q.add(ObjectKey::new(slice.metadata.namespace.clone().unwrap_or_default(), service));
+            q.add(ObjectKey::new(
+                slice.metadata.namespace.clone().unwrap_or_default(),
+                service,
+            ));
         }
     });
     // A node appearing (or its zone changing) changes which pods can be listed.
@@ -125,7 +128,8 @@ impl Controller for EndpointSliceController {
             .collect();
         if !self.cache_caught_up(key, &existing) {
             // Our last writes are not in the cache yet: acting now could duplicate them.
-            self.queue.add_after(key.clone(), Duration::from_millis(100));
+            self.queue
+                .add_after(key.clone(), Duration::from_millis(100));
             return Ok(());
         }
         let Some(service) = self.services.get(key) else {
@@ -165,7 +169,9 @@ impl EndpointSliceController {
             return true;
         };
         let caught_up = writes.iter().all(|(name, rv)| {
-            let cached = existing.iter().find(|s| s.metadata.name.as_deref() == Some(name.as_str()));
+            let cached = existing
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(name.as_str()));
             match (rv, cached) {
                 (None, None) => true,
                 (None, Some(_)) => false,
@@ -182,7 +188,12 @@ impl EndpointSliceController {
     /// The endpoints each pod contributes, grouped by their resolved ports (upstream's
     /// loop over pods in `reconcile`). Pods on nodes that do not exist are left out
     /// unless the Service publishes not-ready addresses.
-    fn desired(&self, service: &Service, pods: &[&Pod], missing_nodes: &mut Vec<String>) -> Desired {
+    fn desired(
+        &self,
+        service: &Service,
+        pods: &[&Pod],
+        missing_nodes: &mut Vec<String>,
+    ) -> Desired {
         let publish_not_ready = service
             .spec
             .as_ref()
@@ -194,7 +205,11 @@ impl EndpointSliceController {
                 continue;
             }
             let ports = endpoint_ports(service, pod);
-            let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+            let node_name = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .unwrap_or_default();
             let node = self.nodes.get(&ObjectKey::cluster(&node_name));
             if node.is_none() && !publish_not_ready {
                 missing_nodes.push(pod.metadata.name.clone().unwrap_or_default());
@@ -213,15 +228,27 @@ impl EndpointSliceController {
         desired
     }
 
-    async fn apply(&self, key: &ObjectKey, writes: Vec<Write>, trigger: Option<k8s_openapi::jiff::Timestamp>) -> anyhow::Result<()> {
+    async fn apply(
+        &self,
+        key: &ObjectKey,
+        writes: Vec<Write>,
+        trigger: Option<k8s_openapi::jiff::Timestamp>,
+    ) -> anyhow::Result<()> {
         let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &key.namespace);
         for write in writes {
             let (name, rv) = match write {
                 Write::Create(mut slice) => {
                     set_trigger(&mut slice, trigger);
                     match api.create(&PostParams::default(), &slice).await {
-                        Ok(created) => (created.metadata.name.clone().unwrap_or_default(), resource_version(&created)),
-                        Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains("being terminated") => return Ok(()),
+                        Ok(created) => (
+                            created.metadata.name.clone().unwrap_or_default(),
+                            resource_version(&created),
+                        ),
+                        Err(kube::Error::Api(e))
+                            if e.code == 403 && e.message.contains("being terminated") =>
+                        {
+                            return Ok(())
+                        }
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -273,7 +300,11 @@ fn resource_version(slice: &EndpointSlice) -> Option<u64> {
 /// Upstream `getEndpointPorts`: each Service port resolved against the pod; ports
 /// that do not resolve are left out.
 pub fn endpoint_ports(service: &Service, pod: &Pod) -> Vec<EndpointPort> {
-    let ports = service.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
+    let ports = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default();
     ports
         .iter()
         .filter_map(|p| {
@@ -299,7 +330,11 @@ pub fn pod_to_endpoint(pod: &Pod, node: Option<&Node>, service: &Service) -> End
     let terminating = pod.metadata.deletion_timestamp.is_some();
     // Never "ready" while terminating, unless the Service publishes not-ready addresses.
     let ready = publish_not_ready || (serving && !terminating);
-    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());
+    let node_name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .filter(|n| !n.is_empty());
     let zone = node
         .and_then(|n| n.metadata.labels.as_ref())
         .and_then(|l| l.get("topology.kubernetes.io/zone"))

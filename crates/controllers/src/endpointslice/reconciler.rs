@@ -69,7 +69,10 @@ pub fn slice_labels(service: &Service) -> BTreeMap<String, String> {
     } else {
         labels.remove(HEADLESS_LABEL);
     }
-    labels.insert(SERVICE_NAME_LABEL.into(), service.metadata.name.clone().unwrap_or_default());
+    labels.insert(
+        SERVICE_NAME_LABEL.into(),
+        service.metadata.name.clone().unwrap_or_default(),
+    );
     labels.insert(MANAGED_BY_LABEL.into(), CONTROLLER_NAME.into());
     labels
 }
@@ -105,14 +108,21 @@ fn is_placeholder(slice: &EndpointSlice) -> bool {
 }
 
 /// The writes that bring `existing` (this Service's slices) to `desired`.
-pub fn reconcile(service: &Service, desired: Desired, existing: &[EndpointSlice], max: usize) -> Vec<Write> {
+pub fn reconcile(
+    service: &Service,
+    desired: Desired,
+    existing: &[EndpointSlice],
+    max: usize,
+) -> Vec<Write> {
     let labels = slice_labels(service);
     let mut writes = Vec::new();
     let mut kept = 0usize;
     let mut by_key: BTreeMap<String, Vec<&EndpointSlice>> = BTreeMap::new();
     for slice in existing {
         if slice.address_type != ADDRESS_TYPE {
-            writes.push(Write::Delete(slice.metadata.name.clone().unwrap_or_default()));
+            writes.push(Write::Delete(
+                slice.metadata.name.clone().unwrap_or_default(),
+            ));
             continue;
         }
         by_key
@@ -125,8 +135,10 @@ pub fn reconcile(service: &Service, desired: Desired, existing: &[EndpointSlice]
     }
 
     for (key, (ports, endpoints)) in &desired {
-        let mut remaining: BTreeMap<String, Endpoint> =
-            endpoints.iter().map(|e| (endpoint_key(e), e.clone())).collect();
+        let mut remaining: BTreeMap<String, Endpoint> = endpoints
+            .iter()
+            .map(|e| (endpoint_key(e), e.clone()))
+            .collect();
         let mut order: Vec<String> = endpoints.iter().map(endpoint_key).collect();
         order.dedup();
         // Keep endpoints where they are, with their current state.
@@ -169,7 +181,10 @@ pub fn reconcile(service: &Service, desired: Desired, existing: &[EndpointSlice]
             }
             kept += 1;
             let same_labels = slice.metadata.labels.as_ref() == Some(&labels);
-            if eps != slice.endpoints || !same_labels || slice.ports.as_deref().unwrap_or_default() != ports.as_slice() {
+            if eps != slice.endpoints
+                || !same_labels
+                || slice.ports.as_deref().unwrap_or_default() != ports.as_slice()
+            {
                 let mut updated = slice.clone();
                 updated.endpoints = eps;
                 updated.ports = Some(ports.clone());
@@ -198,7 +213,9 @@ pub fn reconcile(service: &Service, desired: Desired, existing: &[EndpointSlice]
         }
     }
     for slice in stale {
-        writes.push(Write::Delete(slice.metadata.name.clone().unwrap_or_default()));
+        writes.push(Write::Delete(
+            slice.metadata.name.clone().unwrap_or_default(),
+        ));
     }
     writes
 }
@@ -266,7 +283,10 @@ mod tests {
         assert_eq!(labels[MANAGED_BY_LABEL], CONTROLLER_NAME);
         assert_eq!(labels["tier"], "front");
         let owner = &slice.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str(), owner.controller), ("Service", "svc-uid", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("Service", "svc-uid", Some(true))
+        );
         // The existing placeholder is kept as is.
         let placeholder = named(slice.clone(), "web-abc");
         assert!(reconcile(&service(), Desired::new(), &[placeholder], 100).is_empty());
@@ -293,18 +313,43 @@ mod tests {
         a.endpoints = vec![ep(0, true), ep(1, true)];
         let a = named(a, "web-a");
         // Unchanged: no writes.
-        assert!(reconcile(&svc, desired(vec![port(8080)], vec![ep(0, true), ep(1, true)]), &[a.clone()], 100).is_empty());
+        assert!(reconcile(
+            &svc,
+            desired(vec![port(8080)], vec![ep(0, true), ep(1, true)]),
+            std::slice::from_ref(&a),
+            100
+        )
+        .is_empty());
         // p1 becomes not ready and p2 appears: one update.
-        let writes = reconcile(&svc, desired(vec![port(8080)], vec![ep(0, true), ep(1, false), ep(2, true)]), &[a.clone()], 100);
+        let writes = reconcile(
+            &svc,
+            desired(
+                vec![port(8080)],
+                vec![ep(0, true), ep(1, false), ep(2, true)],
+            ),
+            std::slice::from_ref(&a),
+            100,
+        );
         let [Write::Update(updated)] = writes.as_slice() else {
             panic!("{writes:?}")
         };
         assert_eq!(updated.metadata.name.as_deref(), Some("web-a"));
         assert_eq!(updated.endpoints.len(), 3);
-        assert_eq!(updated.endpoints[1].conditions.as_ref().unwrap().ready, Some(false));
+        assert_eq!(
+            updated.endpoints[1].conditions.as_ref().unwrap().ready,
+            Some(false)
+        );
         // The port changes: the old slice goes, a new one comes.
-        let writes = reconcile(&svc, desired(vec![port(9090)], vec![ep(0, true)]), &[a], 100);
-        assert!(matches!(writes.as_slice(), [Write::Create(_), Write::Delete(n)] if n == "web-a"), "{writes:?}");
+        let writes = reconcile(
+            &svc,
+            desired(vec![port(9090)], vec![ep(0, true)]),
+            &[a],
+            100,
+        );
+        assert!(
+            matches!(writes.as_slice(), [Write::Create(_), Write::Delete(n)] if n == "web-a"),
+            "{writes:?}"
+        );
     }
 
     #[test]
@@ -313,6 +358,9 @@ mod tests {
         let mut a = new_slice(&svc, vec![port(8080)]);
         a.endpoints = vec![ep(0, true)];
         let writes = reconcile(&svc, Desired::new(), &[named(a, "web-a")], 100);
-        assert!(matches!(writes.as_slice(), [Write::Create(p), Write::Delete(n)] if p.endpoints.is_empty() && n == "web-a"), "{writes:?}");
+        assert!(
+            matches!(writes.as_slice(), [Write::Create(p), Write::Delete(n)] if p.endpoints.is_empty() && n == "web-a"),
+            "{writes:?}"
+        );
     }
 }

@@ -152,7 +152,12 @@ impl Graph {
     pub fn dependents(&self, uid: &str) -> Vec<&Node> {
         self.nodes
             .get(uid)
-            .map(|n| n.dependents.iter().filter_map(|d| self.nodes.get(d)).collect())
+            .map(|n| {
+                n.dependents
+                    .iter()
+                    .filter_map(|d| self.nodes.get(d))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -210,7 +215,9 @@ impl Graph {
             // no longer refers to it, or no longer blocks it.
             let unblocked = match kept {
                 None => true,
-                Some(k) => old.block_owner_deletion == Some(true) && k.block_owner_deletion != Some(true),
+                Some(k) => {
+                    old.block_owner_deletion == Some(true) && k.block_owner_deletion != Some(true)
+                }
             };
             if unblocked
                 && self
@@ -294,7 +301,12 @@ mod tests {
 
     fn id(kind: &str, name: &str, uid: &str) -> Identity {
         Identity {
-            api_version: if kind == "ReplicaSet" { "apps/v1" } else { "v1" }.into(),
+            api_version: if kind == "ReplicaSet" {
+                "apps/v1"
+            } else {
+                "v1"
+            }
+            .into(),
             kind: kind.into(),
             namespace: "default".into(),
             name: name.into(),
@@ -325,7 +337,10 @@ mod tests {
     #[test]
     fn unseen_owner_becomes_a_virtual_node_that_is_checked() {
         let mut g = Graph::default();
-        let work = g.upsert(obj(id("Pod", "p", "p1"), vec![owner_ref("ReplicaSet", "rs", "rs1", true)]));
+        let work = g.upsert(obj(
+            id("Pod", "p", "p1"),
+            vec![owner_ref("ReplicaSet", "rs", "rs1", true)],
+        ));
         assert!(work.contains(&Work::AttemptToDelete("rs1".into())));
         assert!(work.contains(&Work::AttemptToDelete("p1".into())));
         let owner = g.get("rs1").unwrap();
@@ -344,13 +359,22 @@ mod tests {
     fn deleting_an_owner_checks_its_dependents() {
         let mut g = Graph::default();
         g.upsert(obj(id("ReplicaSet", "rs", "rs1"), vec![]));
-        g.upsert(obj(id("Pod", "a", "a1"), vec![owner_ref("ReplicaSet", "rs", "rs1", false)]));
-        g.upsert(obj(id("Pod", "b", "b1"), vec![owner_ref("ReplicaSet", "rs", "rs1", false)]));
+        g.upsert(obj(
+            id("Pod", "a", "a1"),
+            vec![owner_ref("ReplicaSet", "rs", "rs1", false)],
+        ));
+        g.upsert(obj(
+            id("Pod", "b", "b1"),
+            vec![owner_ref("ReplicaSet", "rs", "rs1", false)],
+        ));
         let mut work = g.remove("rs1");
         work.sort();
         assert_eq!(
             work,
-            vec![Work::AttemptToDelete("a1".into()), Work::AttemptToDelete("b1".into())]
+            vec![
+                Work::AttemptToDelete("a1".into()),
+                Work::AttemptToDelete("b1".into())
+            ]
         );
         assert!(g.get("rs1").is_none());
     }
@@ -359,8 +383,14 @@ mod tests {
     fn foreground_deletion_checks_dependents_and_waits_for_blocking_ones() {
         let mut g = Graph::default();
         g.upsert(obj(id("ReplicaSet", "rs", "rs1"), vec![]));
-        g.upsert(obj(id("Pod", "a", "a1"), vec![owner_ref("ReplicaSet", "rs", "rs1", true)]));
-        g.upsert(obj(id("Pod", "b", "b1"), vec![owner_ref("ReplicaSet", "rs", "rs1", false)]));
+        g.upsert(obj(
+            id("Pod", "a", "a1"),
+            vec![owner_ref("ReplicaSet", "rs", "rs1", true)],
+        ));
+        g.upsert(obj(
+            id("Pod", "b", "b1"),
+            vec![owner_ref("ReplicaSet", "rs", "rs1", false)],
+        ));
         let mut deleting = obj(id("ReplicaSet", "rs", "rs1"), vec![]);
         deleting.being_deleted = true;
         deleting.finalizers = vec![FOREGROUND_FINALIZER.into()];
@@ -376,13 +406,14 @@ mod tests {
         );
         // A repeated event for the same state causes nothing new.
         assert!(g.upsert(deleting).is_empty());
-        let blocking: Vec<_> = g.blocking_dependents("rs1").iter().map(|n| n.identity.name.clone()).collect();
+        let blocking: Vec<_> = g
+            .blocking_dependents("rs1")
+            .iter()
+            .map(|n| n.identity.name.clone())
+            .collect();
         assert_eq!(blocking, vec!["a"]);
         // The blocking dependent going re-checks the owner.
-        assert_eq!(
-            g.remove("a1"),
-            vec![Work::AttemptToDelete("rs1".into())]
-        );
+        assert_eq!(g.remove("a1"), vec![Work::AttemptToDelete("rs1".into())]);
         assert!(g.blocking_dependents("rs1").is_empty());
     }
 
@@ -393,8 +424,14 @@ mod tests {
         rs.being_deleted = true;
         rs.finalizers = vec![FOREGROUND_FINALIZER.into()];
         g.upsert(rs);
-        g.upsert(obj(id("Pod", "a", "a1"), vec![owner_ref("ReplicaSet", "rs", "rs1", true)]));
-        let work = g.upsert(obj(id("Pod", "a", "a1"), vec![owner_ref("ReplicaSet", "rs", "rs1", false)]));
+        g.upsert(obj(
+            id("Pod", "a", "a1"),
+            vec![owner_ref("ReplicaSet", "rs", "rs1", true)],
+        ));
+        let work = g.upsert(obj(
+            id("Pod", "a", "a1"),
+            vec![owner_ref("ReplicaSet", "rs", "rs1", false)],
+        ));
         assert_eq!(work, vec![Work::AttemptToDelete("rs1".into())]);
         let work = g.upsert(obj(id("Pod", "a", "a1"), vec![]));
         assert_eq!(work, vec![Work::AttemptToDelete("rs1".into())]);
@@ -408,14 +445,20 @@ mod tests {
         let mut rs = obj(id("ReplicaSet", "rs", "rs1"), vec![]);
         rs.being_deleted = true;
         rs.finalizers = vec![ORPHAN_FINALIZER.into()];
-        assert_eq!(g.upsert(rs.clone()), vec![Work::AttemptToOrphan("rs1".into())]);
+        assert_eq!(
+            g.upsert(rs.clone()),
+            vec![Work::AttemptToOrphan("rs1".into())]
+        );
         assert!(g.upsert(rs).is_empty());
     }
 
     #[test]
     fn absent_removes_virtual_nodes_only() {
         let mut g = Graph::default();
-        g.upsert(obj(id("Pod", "p", "p1"), vec![owner_ref("ReplicaSet", "rs", "rs1", false)]));
+        g.upsert(obj(
+            id("Pod", "p", "p1"),
+            vec![owner_ref("ReplicaSet", "rs", "rs1", false)],
+        ));
         assert_eq!(g.absent("rs1"), vec![Work::AttemptToDelete("p1".into())]);
         assert!(g.get("rs1").is_none());
         assert_eq!(g.absent("p1"), vec![]);
@@ -425,7 +468,10 @@ mod tests {
     #[test]
     fn removing_the_last_dependent_forgets_a_virtual_owner() {
         let mut g = Graph::default();
-        g.upsert(obj(id("Pod", "p", "p1"), vec![owner_ref("ReplicaSet", "rs", "rs1", false)]));
+        g.upsert(obj(
+            id("Pod", "p", "p1"),
+            vec![owner_ref("ReplicaSet", "rs", "rs1", false)],
+        ));
         g.remove("p1");
         assert!(g.is_empty());
     }

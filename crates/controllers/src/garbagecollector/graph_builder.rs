@@ -33,8 +33,13 @@ pub(super) async fn run(gc: Arc<GarbageCollector>, start_workers: impl FnOnce())
                 let resources = Arc::new(resources);
                 *gc.resources.write().unwrap() = resources.clone();
                 for served in resources.with_verbs(&["delete", "list", "watch"]) {
-                    let key = (served.resource.group.clone(), served.resource.plural.clone());
-                    if IGNORED.contains(&(key.0.as_str(), key.1.as_str())) || monitors.contains_key(&key) {
+                    let key = (
+                        served.resource.group.clone(),
+                        served.resource.plural.clone(),
+                    );
+                    if IGNORED.contains(&(key.0.as_str(), key.1.as_str()))
+                        || monitors.contains_key(&key)
+                    {
                         continue;
                     }
                     let (synced_tx, synced_rx) = watch::channel(false);
@@ -47,14 +52,19 @@ pub(super) async fn run(gc: Arc<GarbageCollector>, start_workers: impl FnOnce())
                             let _ = rx.wait_for(|s| *s).await;
                         },
                     ));
-                    if tokio::time::timeout(SYNC_TIMEOUT, all_synced).await.is_err() {
+                    if tokio::time::timeout(SYNC_TIMEOUT, all_synced)
+                        .await
+                        .is_err()
+                    {
                         tracing::warn!("garbage collector: some resources did not list in time; starting anyway");
                     }
                     tracing::info!(resources = monitors.len(), "garbage collector synced");
                     start();
                 }
             }
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "garbage collector: discovery failed"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "garbage collector: discovery failed")
+            }
         }
         tokio::time::sleep(REDISCOVERY_PERIOD).await;
     }
@@ -100,7 +110,9 @@ async fn monitor(gc: Arc<GarbageCollector>, served: ServedResource, synced: watc
                     gc.dispatch(work);
                 }
             }
-            Err(e) => tracing::debug!(resource = %served.group_resource(), error = %e, "garbage collector watch failed; retrying"),
+            Err(e) => {
+                tracing::debug!(resource = %served.group_resource(), error = %e, "garbage collector watch failed; retrying")
+            }
         }
     }
 }

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
+};
 use serde_json::json;
 
 use self::graph::{Graph, Identity, Work, FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
@@ -267,7 +269,11 @@ impl GarbageCollector {
     }
 
     /// Deletes `identity` (only that very object: a uid precondition) with `policy`.
-    async fn delete_object(&self, identity: &Identity, policy: PropagationPolicy) -> anyhow::Result<()> {
+    async fn delete_object(
+        &self,
+        identity: &Identity,
+        policy: PropagationPolicy,
+    ) -> anyhow::Result<()> {
         let params = DeleteParams {
             propagation_policy: Some(policy),
             preconditions: Some(Preconditions {
@@ -276,7 +282,11 @@ impl GarbageCollector {
             }),
             ..DeleteParams::default()
         };
-        match self.api_for(identity)?.delete(&identity.name, &params).await {
+        match self
+            .api_for(identity)?
+            .delete(&identity.name, &params)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
             Err(e) => Err(e.into()),
@@ -305,7 +315,14 @@ impl GarbageCollector {
                 "resourceVersion": latest.metadata.resource_version,
                 "ownerReferences": if refs.is_empty() { serde_json::Value::Null } else { json!(refs) },
             }});
-            match api.patch(&identity.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            match api
+                .patch(
+                    &identity.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(kube::Error::Api(e)) if e.code == 409 => continue,
                 Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
@@ -331,7 +348,14 @@ impl GarbageCollector {
                 "resourceVersion": latest.metadata.resource_version,
                 "finalizers": kept,
             }});
-            match api.patch(&identity.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            match api
+                .patch(
+                    &identity.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
                 Ok(_) => {
                     tracing::debug!(object = %identity, finalizer, "removed finalizer");
                     return Ok(());

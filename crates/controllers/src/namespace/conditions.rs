@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::api::core::v1::{NamespaceCondition, NamespaceStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// The condition types this controller maintains, in upstream's order, with their "ok"
 /// reason and message.
@@ -91,7 +91,10 @@ impl ConditionUpdater {
                 "NamespaceContentRemaining",
                 "True",
                 "SomeResourcesRemain",
-                format!("Some resources are remaining: {}", sorted(remaining).join(", ")),
+                format!(
+                    "Some resources are remaining: {}",
+                    sorted(remaining).join(", ")
+                ),
             ));
         }
         let by_finalizer: Vec<String> = totals
@@ -105,7 +108,10 @@ impl ConditionUpdater {
                 "NamespaceFinalizersRemaining",
                 "True",
                 "SomeFinalizerRemain",
-                format!("Some finalizers are remaining: {}", sorted(by_finalizer).join(", ")),
+                format!(
+                    "Some finalizers are remaining: {}",
+                    sorted(by_finalizer).join(", ")
+                ),
             ));
         }
     }
@@ -142,7 +148,10 @@ impl ConditionUpdater {
                     changed = true;
                 }
                 Some(old) => {
-                    if old.status != new.status || old.message != new.message || old.reason != new.reason {
+                    if old.status != new.status
+                        || old.message != new.message
+                        || old.reason != new.reason
+                    {
                         if old.status != new.status {
                             old.last_transition_time = new.last_transition_time;
                         }
@@ -175,7 +184,10 @@ mod tests {
         assert_eq!(conditions.len(), 5);
         assert!(conditions.iter().all(|c| c.status == "False"));
         assert_eq!(conditions[2].reason.as_deref(), Some("ContentDeleted"));
-        assert!(!ConditionUpdater::default().update(&mut status), "no change the second time");
+        assert!(
+            !ConditionUpdater::default().update(&mut status),
+            "no change the second time"
+        );
     }
 
     #[test]

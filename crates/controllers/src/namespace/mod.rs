@@ -130,7 +130,10 @@ impl NamespaceController {
         }
         if changed {
             let namespaces: Api<Namespace> = Api::all(self.client.clone());
-            if let Err(e) = namespaces.replace_status(&name, &PostParams::default(), &ns).await {
+            if let Err(e) = namespaces
+                .replace_status(&name, &PostParams::default(), &ns)
+                .await
+            {
                 tracing::debug!(namespace = name, error = %e, "cannot update namespace deletion conditions");
             }
         }
@@ -149,10 +152,14 @@ impl NamespaceController {
         namespace: &str,
         ns: &Namespace,
     ) -> Result<ResourceDeletion, (ResourceDeletion, String)> {
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &served.resource);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &served.resource);
         let mut meta = ResourceDeletion::default();
         if served.resource.group.is_empty() && served.resource.plural == "pods" {
-            meta.estimate = self.pods_estimate(namespace, ns).await.map_err(|e| (meta.clone(), e))?;
+            meta.estimate = self
+                .pods_estimate(namespace, ns)
+                .await
+                .map_err(|e| (meta.clone(), e))?;
         }
         let params = DeleteParams::background();
         if served.supports(&["deletecollection"]) {
@@ -211,18 +218,22 @@ impl NamespaceController {
     /// Upstream `estimateGracefulTerminationForPods`: the longest grace period of the
     /// pods that are not finished, less the time since the namespace was deleted.
     async fn pods_estimate(&self, namespace: &str, ns: &Namespace) -> Result<i64, String> {
-        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), namespace);
-        let list = pods
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| format!("unexpected error while estimating the graceful termination of pods: {e}"))?;
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(self.client.clone(), namespace);
+        let list = pods.list(&ListParams::default()).await.map_err(|e| {
+            format!("unexpected error while estimating the graceful termination of pods: {e}")
+        })?;
         let mut estimate = 0i64;
         for pod in list {
             let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
             if matches!(phase, Some("Succeeded") | Some("Failed")) {
                 continue;
             }
-            if let Some(grace) = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds) {
+            if let Some(grace) = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+            {
                 estimate = estimate.max(grace);
             }
         }

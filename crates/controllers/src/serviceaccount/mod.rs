@@ -39,7 +39,9 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
     accounts.add_handler(move |change| {
         if let Change::Deleted(sa) = change {
             if SERVICE_ACCOUNTS.contains(&sa.metadata.name.as_deref().unwrap_or_default()) {
-                q.add(ObjectKey::cluster(sa.metadata.namespace.clone().unwrap_or_default()));
+                q.add(ObjectKey::cluster(
+                    sa.metadata.namespace.clone().unwrap_or_default(),
+                ));
             }
         }
     });
@@ -70,7 +72,11 @@ impl Controller for ServiceAccountsController {
         }
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &key.name);
         for name in SERVICE_ACCOUNTS {
-            if self.accounts.get(&ObjectKey::new(&key.name, name)).is_some() {
+            if self
+                .accounts
+                .get(&ObjectKey::new(&key.name, name))
+                .is_some()
+            {
                 continue;
             }
             let sa = ServiceAccount {

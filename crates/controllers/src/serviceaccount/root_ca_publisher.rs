@@ -43,7 +43,9 @@ pub fn start(ctx: &Context) -> Option<tokio::task::JoinHandle<()>> {
         let cm = change.object();
         if cm.metadata.name.as_deref() == Some(CONFIG_MAP) {
             // Deleted, or edited: put it back.
-            q.add(ObjectKey::cluster(cm.metadata.namespace.clone().unwrap_or_default()));
+            q.add(ObjectKey::cluster(
+                cm.metadata.namespace.clone().unwrap_or_default(),
+            ));
         }
     });
     let controller = Arc::new(Publisher {
