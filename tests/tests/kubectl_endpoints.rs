@@ -246,8 +246,27 @@ kubectl_tests! {
         let ep = k.get_json("endpoints", "ext", &[]);
         assert_eq!(ep["subsets"], json!([{"addresses": [{"ip": "192.0.2.10"}], "ports": [{"port": 5432, "protocol": "TCP"}]}]));
         assert!(ep["metadata"]["labels"].is_null(), "{ep}");
-        let s: Value = serde_json::from_str(&k.ok(["get", "endpointslices", "-l", "endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io", "-o", "json"])).unwrap();
-        let names: Vec<&str> = s["items"].as_array().unwrap().iter().filter_map(|i| i["metadata"]["labels"]["kubernetes.io/service-name"].as_str()).collect();
-        assert!(!names.contains(&"ext"), "{names:?}");
+        // They are mirrored into a slice, which follows them and goes with them.
+        let mirrored = |k: &Kubectl<'_>| -> Vec<Value> {
+            let out = k.ok(["get", "endpointslices", "-l", "kubernetes.io/service-name=ext", "-o", "json"]);
+            let list: Value = serde_json::from_str(&out).unwrap();
+            list["items"].as_array().cloned().unwrap_or_default()
+        };
+        let s = eventually(WAIT, "the mirrored slice", || {
+            let s = mirrored(k);
+            if slice_endpoints(&s) == ["192.0.2.10 true/null/null =5432"] { Ok(s) } else { Err(format!("{s:?}")) }
+        });
+        assert_eq!(s[0]["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"], "endpointslicemirroring-controller.k8s.io");
+        assert_eq!(s[0]["metadata"]["ownerReferences"][0]["kind"], "Endpoints");
+        k.ok_stdin(["apply", "-f", "-"], "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: ext\nsubsets:\n- addresses:\n  - ip: 192.0.2.10\n  - ip: 192.0.2.11\n  ports:\n  - port: 5432\n");
+        eventually(WAIT, "the mirrored slice to follow", || {
+            let got = slice_endpoints(&mirrored(k));
+            if got == ["192.0.2.10 true/null/null =5432", "192.0.2.11 true/null/null =5432"] { Ok(()) } else { Err(format!("{got:?}")) }
+        });
+        k.ok(["delete", "endpoints", "ext"]);
+        eventually(WAIT, "the mirrored slice to go", || {
+            let left = mirrored(k).len();
+            if left == 0 { Ok(()) } else { Err(format!("{left} slices")) }
+        });
     }
 }

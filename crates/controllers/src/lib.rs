@@ -9,6 +9,7 @@ pub mod controller;
 pub mod discovery;
 pub mod endpoint;
 pub mod endpointslice;
+pub mod endpointslicemirroring;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod serviceaccount;
@@ -32,6 +33,7 @@ pub async fn run(client: kube::Client, root_ca: Option<String>) -> anyhow::Resul
     let _root_ca_publisher = serviceaccount::root_ca_publisher::start(&ctx);
     let _endpoint = endpoint::start(&ctx);
     let _endpointslice = endpointslice::start(&ctx);
+    let _endpointslicemirroring = endpointslicemirroring::start(&ctx);
     std::future::pending::<()>().await;
     Ok(())
 }

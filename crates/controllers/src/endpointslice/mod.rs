@@ -9,18 +9,19 @@
 //! causing duplicate slices (upstream's `EndpointSliceTracker`).
 
 pub mod reconciler;
+pub mod writer;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
-use kube::api::{Api, DeleteParams, PostParams};
 
-use self::reconciler::{Desired, Write};
+use self::reconciler::Desired;
+use self::writer::SliceWriter;
 use crate::controller::{run_workers, Context, Controller};
-use crate::endpoint::util::{self, TriggerTimeTracker, LAST_CHANGE_TRIGGER_TIME};
+use crate::endpoint::util::{self, TriggerTimeTracker};
 use k8rs_client::{Informer, ObjectKey, WorkQueue};
 
 /// The label naming a slice's Service.
@@ -36,16 +37,13 @@ const WORKERS: usize = 4;
 
 /// Keeps each selector Service's EndpointSlices in line with its pods.
 pub struct EndpointSliceController {
-    client: kube::Client,
     queue: WorkQueue<ObjectKey>,
     services: Informer<Service>,
     pods: Informer<Pod>,
     nodes: Informer<Node>,
     slices: Informer<EndpointSlice>,
     trigger_times: TriggerTimeTracker,
-    /// Per Service, the slices we wrote (name → resourceVersion, `None` when deleted)
-    /// that the cache has not shown yet.
-    expected: Mutex<HashMap<ObjectKey, HashMap<String, Option<u64>>>>,
+    writer: SliceWriter,
 }
 
 /// Registers the handlers (services, pods, nodes, our slices) and starts the workers;
@@ -86,22 +84,26 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
         }
     });
     let controller = Arc::new(EndpointSliceController {
-        client: ctx.client.clone(),
         queue: queue.clone(),
         services,
         pods,
         nodes,
         slices,
         trigger_times: TriggerTimeTracker::default(),
-        expected: Mutex::new(HashMap::new()),
+        writer: SliceWriter::new(ctx.client.clone()),
     });
     run_workers(controller, queue, WORKERS)
 }
 
 /// The Service a slice belongs to, if this controller manages it.
 fn managed_service(slice: &EndpointSlice) -> Option<String> {
+    managed_by(slice, CONTROLLER_NAME)
+}
+
+/// The owner a slice names in its labels, if `controller` manages it.
+pub(crate) fn managed_by(slice: &EndpointSlice, controller: &str) -> Option<String> {
     let labels = slice.metadata.labels.as_ref()?;
-    if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(CONTROLLER_NAME) {
+    if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(controller) {
         return None;
     }
     labels.get(SERVICE_NAME_LABEL).cloned()
@@ -126,7 +128,7 @@ impl Controller for EndpointSliceController {
             .filter(|s| managed_service(s).as_deref() == Some(key.name.as_str()))
             .map(|s| (*s).clone())
             .collect();
-        if !self.cache_caught_up(key, &existing) {
+        if !self.writer.caught_up(key, &existing) {
             // Our last writes are not in the cache yet: acting now could duplicate them.
             self.queue
                 .add_after(key.clone(), Duration::from_millis(100));
@@ -149,8 +151,11 @@ impl Controller for EndpointSliceController {
         let trigger = self.trigger_times.compute(&service, &selected);
         let mut missing_nodes = Vec::new();
         let desired = self.desired(&service, &selected, &mut missing_nodes);
-        let writes = reconciler::reconcile(&service, desired, &existing, MAX_ENDPOINTS_PER_SLICE);
-        self.apply(key, writes, trigger).await?;
+        let template = reconciler::SliceTemplate::for_service(&service);
+        let writes = reconciler::reconcile(&template, desired, &existing, MAX_ENDPOINTS_PER_SLICE);
+        self.writer
+            .apply(key, writes, trigger.map(util::format_time))
+            .await?;
         if !missing_nodes.is_empty() {
             anyhow::bail!(
                 "skipping Pods {} for Service {key}: Node not found",
@@ -162,29 +167,6 @@ impl Controller for EndpointSliceController {
 }
 
 impl EndpointSliceController {
-    /// Whether the cache reflects every write we made for this Service.
-    fn cache_caught_up(&self, key: &ObjectKey, existing: &[EndpointSlice]) -> bool {
-        let mut expected = self.expected.lock().unwrap();
-        let Some(writes) = expected.get(key) else {
-            return true;
-        };
-        let caught_up = writes.iter().all(|(name, rv)| {
-            let cached = existing
-                .iter()
-                .find(|s| s.metadata.name.as_deref() == Some(name.as_str()));
-            match (rv, cached) {
-                (None, None) => true,
-                (None, Some(_)) => false,
-                (Some(_), None) => false,
-                (Some(rv), Some(s)) => resource_version(s).is_some_and(|c| c >= *rv),
-            }
-        });
-        if caught_up {
-            expected.remove(key);
-        }
-        caught_up
-    }
-
     /// The endpoints each pod contributes, grouped by their resolved ports (upstream's
     /// loop over pods in `reconcile`). Pods on nodes that do not exist are left out
     /// unless the Service publishes not-ready addresses.
@@ -227,74 +209,6 @@ impl EndpointSliceController {
         }
         desired
     }
-
-    async fn apply(
-        &self,
-        key: &ObjectKey,
-        writes: Vec<Write>,
-        trigger: Option<k8s_openapi::jiff::Timestamp>,
-    ) -> anyhow::Result<()> {
-        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &key.namespace);
-        for write in writes {
-            let (name, rv) = match write {
-                Write::Create(mut slice) => {
-                    set_trigger(&mut slice, trigger);
-                    match api.create(&PostParams::default(), &slice).await {
-                        Ok(created) => (
-                            created.metadata.name.clone().unwrap_or_default(),
-                            resource_version(&created),
-                        ),
-                        Err(kube::Error::Api(e))
-                            if e.code == 403 && e.message.contains("being terminated") =>
-                        {
-                            return Ok(())
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                Write::Update(mut slice) => {
-                    set_trigger(&mut slice, trigger);
-                    let name = slice.metadata.name.clone().unwrap_or_default();
-                    let updated = api.replace(&name, &PostParams::default(), &slice).await?;
-                    (name, resource_version(&updated))
-                }
-                Write::Delete(name) => {
-                    match api.delete(&name, &DeleteParams::default()).await {
-                        Ok(_) => {}
-                        Err(kube::Error::Api(e)) if e.code == 404 => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    (name, None)
-                }
-            };
-            self.expected
-                .lock()
-                .unwrap()
-                .entry(key.clone())
-                .or_default()
-                .insert(name, rv);
-        }
-        Ok(())
-    }
-}
-
-fn set_trigger(slice: &mut EndpointSlice, trigger: Option<k8s_openapi::jiff::Timestamp>) {
-    let annotations = slice.metadata.annotations.get_or_insert_with(BTreeMap::new);
-    match trigger {
-        Some(t) => {
-            annotations.insert(LAST_CHANGE_TRIGGER_TIME.into(), util::format_time(t));
-        }
-        None => {
-            annotations.remove(LAST_CHANGE_TRIGGER_TIME);
-        }
-    }
-    if annotations.is_empty() {
-        slice.metadata.annotations = None;
-    }
-}
-
-fn resource_version(slice: &EndpointSlice) -> Option<u64> {
-    slice.metadata.resource_version.as_deref()?.parse().ok()
 }
 
 /// Upstream `getEndpointPorts`: each Service port resolved against the pod; ports

@@ -10,7 +10,7 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::{CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
-use crate::endpoint::util::{self, HEADLESS_LABEL};
+use crate::endpoint::util::{self, HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME};
 
 /// Desired endpoints by port-set key: the ports and the endpoints offering them.
 pub type Desired = BTreeMap<String, (Vec<EndpointPort>, Vec<Endpoint>)>;
@@ -77,27 +77,61 @@ pub fn slice_labels(service: &Service) -> BTreeMap<String, String> {
     labels
 }
 
-/// A new, empty slice of `service` for `ports` (upstream `newEndpointSlice`).
-pub fn new_slice(service: &Service, ports: Vec<EndpointPort>) -> EndpointSlice {
-    let name = service.metadata.name.clone().unwrap_or_default();
-    EndpointSlice {
-        metadata: ObjectMeta {
-            generate_name: Some(format!("{name}-")),
-            namespace: service.metadata.namespace.clone(),
-            labels: Some(slice_labels(service)),
-            owner_references: Some(vec![OwnerReference {
+/// What every slice written for one owner shares: where it lives, its name prefix,
+/// labels, annotations and owner reference.
+#[derive(Clone, Debug)]
+pub struct SliceTemplate {
+    /// The owner's namespace.
+    pub namespace: String,
+    /// `generateName` of new slices (`<owner>-`).
+    pub generate_name: String,
+    /// Labels every slice carries.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations every slice carries.
+    pub annotations: BTreeMap<String, String>,
+    /// The controller reference to the owner (Service, or mirrored Endpoints).
+    pub owner: OwnerReference,
+    /// Whether an owner with no endpoints keeps one empty placeholder slice (the
+    /// EndpointSlice controller does; mirroring does not).
+    pub placeholder: bool,
+}
+
+impl SliceTemplate {
+    /// The template for the slices of `service` (upstream `newEndpointSlice`).
+    pub fn for_service(service: &Service) -> Self {
+        let name = service.metadata.name.clone().unwrap_or_default();
+        SliceTemplate {
+            namespace: service.metadata.namespace.clone().unwrap_or_default(),
+            generate_name: format!("{name}-"),
+            labels: slice_labels(service),
+            annotations: BTreeMap::new(),
+            owner: OwnerReference {
                 api_version: "v1".into(),
                 kind: "Service".into(),
                 name,
                 uid: service.metadata.uid.clone().unwrap_or_default(),
                 controller: Some(true),
                 block_owner_deletion: Some(true),
-            }]),
-            ..ObjectMeta::default()
-        },
-        address_type: ADDRESS_TYPE.into(),
-        endpoints: Vec::new(),
-        ports: Some(ports),
+            },
+            placeholder: true,
+        }
+    }
+
+    /// A new, empty slice for `ports`.
+    pub fn new_slice(&self, ports: Vec<EndpointPort>) -> EndpointSlice {
+        EndpointSlice {
+            metadata: ObjectMeta {
+                generate_name: Some(self.generate_name.clone()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(self.labels.clone()),
+                annotations: (!self.annotations.is_empty()).then(|| self.annotations.clone()),
+                owner_references: Some(vec![self.owner.clone()]),
+                ..ObjectMeta::default()
+            },
+            address_type: ADDRESS_TYPE.into(),
+            endpoints: Vec::new(),
+            ports: Some(ports),
+        }
     }
 }
 
@@ -109,12 +143,12 @@ fn is_placeholder(slice: &EndpointSlice) -> bool {
 
 /// The writes that bring `existing` (this Service's slices) to `desired`.
 pub fn reconcile(
-    service: &Service,
+    template: &SliceTemplate,
     desired: Desired,
     existing: &[EndpointSlice],
     max: usize,
 ) -> Vec<Write> {
-    let labels = slice_labels(service);
+    let labels = &template.labels;
     let mut writes = Vec::new();
     let mut kept = 0usize;
     let mut by_key: BTreeMap<String, Vec<&EndpointSlice>> = BTreeMap::new();
@@ -180,20 +214,26 @@ pub fn reconcile(
                 continue;
             }
             kept += 1;
-            let same_labels = slice.metadata.labels.as_ref() == Some(&labels);
+            let same_labels = slice.metadata.labels.as_ref() == Some(labels);
+            let mut annotations = slice.metadata.annotations.clone().unwrap_or_default();
+            let trigger = annotations.remove(LAST_CHANGE_TRIGGER_TIME);
             if eps != slice.endpoints
                 || !same_labels
+                || annotations != template.annotations
                 || slice.ports.as_deref().unwrap_or_default() != ports.as_slice()
             {
                 let mut updated = slice.clone();
                 updated.endpoints = eps;
                 updated.ports = Some(ports.clone());
                 updated.metadata.labels = Some(labels.clone());
+                let mut annotations = template.annotations.clone();
+                annotations.extend(trigger.map(|t| (LAST_CHANGE_TRIGGER_TIME.to_string(), t)));
+                updated.metadata.annotations = (!annotations.is_empty()).then_some(annotations);
                 writes.push(Write::Update(updated));
             }
         }
         while !queue.is_empty() {
-            let mut slice = new_slice(service, ports.clone());
+            let mut slice = template.new_slice(ports.clone());
             let take = queue.len().min(max);
             slice.endpoints = queue.split_off(queue.len() - take);
             slice.endpoints.reverse();
@@ -204,12 +244,12 @@ pub fn reconcile(
 
     // Slices for port sets no pod offers any more.
     let mut stale: Vec<&EndpointSlice> = by_key.into_values().flatten().collect();
-    if kept == 0 {
+    if kept == 0 && template.placeholder {
         // No endpoints at all: keep (or make) one placeholder.
         if let Some(pos) = stale.iter().position(|s| is_placeholder(s)) {
             stale.remove(pos);
         } else {
-            writes.push(Write::Create(new_slice(service, Vec::new())));
+            writes.push(Write::Create(template.new_slice(Vec::new())));
         }
     }
     for slice in stale {
@@ -272,7 +312,12 @@ mod tests {
 
     #[test]
     fn no_endpoints_means_one_placeholder() {
-        let writes = reconcile(&service(), Desired::new(), &[], 100);
+        let writes = reconcile(
+            &SliceTemplate::for_service(&service()),
+            Desired::new(),
+            &[],
+            100,
+        );
         let [Write::Create(slice)] = writes.as_slice() else {
             panic!("{writes:?}")
         };
@@ -289,13 +334,24 @@ mod tests {
         );
         // The existing placeholder is kept as is.
         let placeholder = named(slice.clone(), "web-abc");
-        assert!(reconcile(&service(), Desired::new(), &[placeholder], 100).is_empty());
+        assert!(reconcile(
+            &SliceTemplate::for_service(&service()),
+            Desired::new(),
+            &[placeholder],
+            100
+        )
+        .is_empty());
     }
 
     #[test]
     fn endpoints_are_split_at_the_maximum() {
         let eps: Vec<Endpoint> = (0..250).map(|i| ep(i, true)).collect();
-        let writes = reconcile(&service(), desired(vec![port(8080)], eps), &[], 100);
+        let writes = reconcile(
+            &SliceTemplate::for_service(&service()),
+            desired(vec![port(8080)], eps),
+            &[],
+            100,
+        );
         let sizes: Vec<usize> = writes
             .iter()
             .map(|w| match w {
@@ -309,12 +365,12 @@ mod tests {
     #[test]
     fn changes_update_the_slice_holding_the_endpoint_and_nothing_else() {
         let svc = service();
-        let mut a = new_slice(&svc, vec![port(8080)]);
+        let mut a = SliceTemplate::for_service(&svc).new_slice(vec![port(8080)]);
         a.endpoints = vec![ep(0, true), ep(1, true)];
         let a = named(a, "web-a");
         // Unchanged: no writes.
         assert!(reconcile(
-            &svc,
+            &SliceTemplate::for_service(&svc),
             desired(vec![port(8080)], vec![ep(0, true), ep(1, true)]),
             std::slice::from_ref(&a),
             100
@@ -322,7 +378,7 @@ mod tests {
         .is_empty());
         // p1 becomes not ready and p2 appears: one update.
         let writes = reconcile(
-            &svc,
+            &SliceTemplate::for_service(&svc),
             desired(
                 vec![port(8080)],
                 vec![ep(0, true), ep(1, false), ep(2, true)],
@@ -341,7 +397,7 @@ mod tests {
         );
         // The port changes: the old slice goes, a new one comes.
         let writes = reconcile(
-            &svc,
+            &SliceTemplate::for_service(&svc),
             desired(vec![port(9090)], vec![ep(0, true)]),
             &[a],
             100,
@@ -355,9 +411,14 @@ mod tests {
     #[test]
     fn all_endpoints_gone_turns_into_a_placeholder() {
         let svc = service();
-        let mut a = new_slice(&svc, vec![port(8080)]);
+        let mut a = SliceTemplate::for_service(&svc).new_slice(vec![port(8080)]);
         a.endpoints = vec![ep(0, true)];
-        let writes = reconcile(&svc, Desired::new(), &[named(a, "web-a")], 100);
+        let writes = reconcile(
+            &SliceTemplate::for_service(&svc),
+            Desired::new(),
+            &[named(a, "web-a")],
+            100,
+        );
         assert!(
             matches!(writes.as_slice(), [Write::Create(p), Write::Delete(n)] if p.endpoints.is_empty() && n == "web-a"),
             "{writes:?}"
