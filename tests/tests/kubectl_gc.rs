@@ -160,4 +160,24 @@ kubectl_tests! {
         k.ok(["get", "configmap", "or-cm"]);
         k.ok(["get", "pod", "or-pod"]);
     }
+
+    /// A cycle of owners deleted in the foreground does not deadlock: every member goes.
+    fn foreground_deletion_unwinds_a_dependency_cycle(k) {
+        for name in ["c1", "c2", "c3"] {
+            k.ok(["create", "configmap", name, "--from-literal=k=v"]);
+        }
+        let uid = |name: &str| jsonpath(k, "configmap", name, "{.metadata.uid}");
+        // c1 is owned by c3, c2 by c1, c3 by c2, all blocking their owner's deletion.
+        for (dependent, owner) in [("c1", "c3"), ("c2", "c1"), ("c3", "c2")] {
+            let patch = serde_json::json!({"metadata": {"ownerReferences": [{
+                "apiVersion": "v1", "kind": "ConfigMap", "name": owner, "uid": uid(owner),
+                "blockOwnerDeletion": true,
+            }]}});
+            k.ok(["patch", "configmap", dependent, "--type=merge", "-p", &patch.to_string()]);
+        }
+        k.ok(["delete", "configmap", "c1", "--cascade=foreground", "--wait=false"]);
+        for name in ["c1", "c2", "c3"] {
+            wait_gone(k, "configmap", name);
+        }
+    }
 }

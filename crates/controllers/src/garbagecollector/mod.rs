@@ -208,8 +208,29 @@ impl GarbageCollector {
             .await?;
             return Ok(outcome);
         }
-        let has_dependents = !self.graph.lock().unwrap().dependents(uid).is_empty();
+        let (has_dependents, dependent_deleting_dependents) = {
+            let graph = self.graph.lock().unwrap();
+            let dependents = graph.dependents(uid);
+            (
+                !dependents.is_empty(),
+                dependents.iter().any(|d| d.deleting_dependents),
+            )
+        };
         let policy = if !waiting.is_empty() && has_dependents {
+            if dependent_deleting_dependents {
+                // A dependent of ours waits for its own dependents while our owner waits
+                // for us: a cycle of foreground deletions. Stop blocking our owners so
+                // the cycle can unwind (upstream's circle detection).
+                self.patch_owner_references(&node.identity, |refs| {
+                    for r in refs
+                        .iter_mut()
+                        .filter(|r| r.block_owner_deletion == Some(true))
+                    {
+                        r.block_owner_deletion = Some(false);
+                    }
+                })
+                .await?;
+            }
             // The owner waits for us in the foreground and we have dependents of our
             // own: go in the foreground too, so the owner waits for the whole tree.
             PropagationPolicy::Foreground
