@@ -15,6 +15,7 @@
 pub mod graph;
 mod graph_builder;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use crate::Context;
 use k8rs_client::WorkQueue;
 
 /// Workers checking objects for deletion (upstream `--concurrent-gc-syncs`, default 20).
-const DELETE_WORKERS: usize = 8;
+const DELETE_WORKERS: usize = 20;
 /// Workers orphaning dependents.
 const ORPHAN_WORKERS: usize = 2;
 /// Retries before a key is dropped until its next change (as the other controllers).
@@ -43,7 +44,13 @@ pub struct GarbageCollector {
     graph: Mutex<Graph>,
     attempt_to_delete: WorkQueue<String>,
     attempt_to_orphan: WorkQueue<String>,
+    /// uids of owners a live read found gone (upstream `absentOwnerCache`): the many
+    /// dependents of one deleted owner need only one read of it. uids are never reused.
+    absent_owners: Mutex<HashSet<String>>,
 }
+
+/// Entries in the absent-owner cache before it starts over (upstream keeps an LRU of 500).
+const ABSENT_OWNER_CACHE_SIZE: usize = 1000;
 
 /// Starts the garbage collector: discovery, one watch per deletable resource, then the
 /// workers once the first lists are in (so no dependent is missed when orphaning).
@@ -54,6 +61,7 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
         graph: Mutex::new(Graph::default()),
         attempt_to_delete: WorkQueue::new(),
         attempt_to_orphan: WorkQueue::new(),
+        absent_owners: Mutex::new(HashSet::new()),
     });
     tokio::spawn(async move {
         graph_builder::run(gc.clone(), || {
@@ -182,8 +190,19 @@ impl GarbageCollector {
                 name: owner.name.clone(),
                 uid: owner.uid.clone(),
             };
+            if self.absent_owners.lock().unwrap().contains(&owner.uid) {
+                dangling.push(owner.uid.clone());
+                continue;
+            }
             match self.get_live(&owner_identity).await? {
-                None => dangling.push(owner.uid.clone()),
+                None => {
+                    let mut absent = self.absent_owners.lock().unwrap();
+                    if absent.len() >= ABSENT_OWNER_CACHE_SIZE {
+                        absent.clear();
+                    }
+                    absent.insert(owner.uid.clone());
+                    dangling.push(owner.uid.clone());
+                }
                 Some(o)
                     if o.metadata.deletion_timestamp.is_some()
                         && has_finalizer(&o, FOREGROUND_FINALIZER) =>
