@@ -109,6 +109,14 @@ kubectl_tests! {
 
     /// The finalize subresource is served as upstream: only PUT, only spec.finalizers.
     fn finalize_subresource_removes_the_finalizer(k) {
+        let discovery: serde_json::Value = serde_json::from_str(&k.ok(["get", "--raw", "/api/v1"])).unwrap();
+        let finalize = discovery["resources"].as_array().unwrap().iter()
+            .find(|r| r["name"] == "namespaces/finalize")
+            .cloned()
+            .expect("namespaces/finalize in discovery");
+        assert_eq!(finalize["verbs"], serde_json::json!(["update"]));
+        let err = k.err(["get", "--raw", "/api/v1/namespaces/default/finalize"]);
+        assert_contains(&err, "MethodNotAllowed");
         let _ = k.ok(["create", "namespace", "manual"]);
         let body = k.ok(["get", "--raw", "/api/v1/namespaces/manual"]);
         let mut ns: serde_json::Value = serde_json::from_str(&body).unwrap();
