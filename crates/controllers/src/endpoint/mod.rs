@@ -19,6 +19,12 @@ use self::util::{TriggerTimeTracker, HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME};
 use crate::controller::{run_workers, Context, Controller};
 use k8rs_client::{Change, Informer, ObjectKey, WorkQueue};
 
+/// Addresses one Endpoints object holds at most (upstream `maxCapacity`); beyond, it
+/// is truncated and annotated, and consumers should read EndpointSlices.
+const MAX_CAPACITY: usize = 1000;
+/// The annotation marking truncated Endpoints.
+const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
+
 /// Workers (upstream `--concurrent-endpoint-syncs`, default 5).
 const WORKERS: usize = 4;
 
@@ -126,7 +132,10 @@ impl Controller for EndpointsController {
         if let Some(current) = &current {
             let mut current_labels = current.metadata.labels.clone().unwrap_or_default();
             current_labels.remove(HEADLESS_LABEL);
-            if current_labels == labels && same_subsets(current.subsets.as_deref(), &subsets) {
+            if current_labels == labels
+                && same_subsets(current.subsets.as_deref(), &subsets)
+                && capacity_annotation_set_correctly(current)
+            {
                 return Ok(());
             }
         }
@@ -144,6 +153,8 @@ impl Controller for EndpointsController {
                 ..Endpoints::default()
             },
         };
+        let mut subsets = subsets;
+        let truncated = truncate(&mut subsets);
         endpoints.subsets = (!subsets.is_empty()).then_some(subsets);
         endpoints.metadata.labels = Some(labels);
         let annotations = endpoints
@@ -157,6 +168,11 @@ impl Controller for EndpointsController {
             None => {
                 annotations.remove(LAST_CHANGE_TRIGGER_TIME);
             }
+        }
+        if truncated {
+            annotations.insert(OVER_CAPACITY.into(), "truncated".into());
+        } else {
+            annotations.remove(OVER_CAPACITY);
         }
         let result = if current.is_some() {
             api.replace(&key.name, &PostParams::default(), &endpoints)
@@ -329,6 +345,67 @@ pub fn repack(subsets: Vec<EndpointSubset>) -> Vec<EndpointSubset> {
     out
 }
 
+/// Upstream `truncateEndpoints`: beyond [`MAX_CAPACITY`] addresses, not-ready ones are
+/// cut first; if the ready ones alone exceed it, only ready ones are kept. Each subset
+/// keeps its proportional share (rounded up). Whether anything was cut.
+fn truncate(subsets: &mut [EndpointSubset]) -> bool {
+    let count = |v: &Option<Vec<EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
+    let total_ready: usize = subsets.iter().map(|s| count(&s.addresses)).sum();
+    let total_not_ready: usize = subsets.iter().map(|s| count(&s.not_ready_addresses)).sum();
+    if total_ready + total_not_ready <= MAX_CAPACITY {
+        return false;
+    }
+    let truncate_ready = total_ready > MAX_CAPACITY;
+    let (max, total) = if truncate_ready {
+        (MAX_CAPACITY, total_ready)
+    } else {
+        (MAX_CAPACITY - total_ready, total_not_ready)
+    };
+    let mut can_be_added = max;
+    for subset in subsets.iter_mut() {
+        let in_subset = if truncate_ready {
+            count(&subset.addresses)
+        } else {
+            count(&subset.not_ready_addresses)
+        };
+        let share = (in_subset * max).div_ceil(total.max(1)).min(can_be_added);
+        let list = if truncate_ready {
+            subset.not_ready_addresses = None;
+            &mut subset.addresses
+        } else {
+            &mut subset.not_ready_addresses
+        };
+        if let Some(v) = list.as_mut() {
+            v.truncate(share);
+            can_be_added -= v.len();
+        }
+    }
+    true
+}
+
+/// Upstream `capacityAnnotationSetCorrectly`: the over-capacity annotation is present
+/// only while the Endpoints hold more addresses than they may.
+fn capacity_annotation_set_correctly(endpoints: &Endpoints) -> bool {
+    let annotated = endpoints
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(OVER_CAPACITY));
+    if !annotated {
+        return true;
+    }
+    let total: usize = endpoints
+        .subsets
+        .iter()
+        .flatten()
+        .map(|s| {
+            s.addresses.as_ref().map_or(0, Vec::len)
+                + s.not_ready_addresses.as_ref().map_or(0, Vec::len)
+        })
+        .sum();
+    total > MAX_CAPACITY
+}
+
 /// Whether the stored subsets say the same as the computed ones (ignoring how empty
 /// lists are spelled).
 fn same_subsets(current: Option<&[EndpointSubset]>, new: &[EndpointSubset]) -> bool {
@@ -474,6 +551,53 @@ mod tests {
         assert_eq!(subsets.len(), 1);
         assert!(subsets[0].ports.is_none());
         assert_eq!(subsets[0].addresses.as_ref().unwrap()[0].ip, "10.0.0.1");
+    }
+
+    #[test]
+    fn over_capacity_cuts_not_ready_addresses_first() {
+        let addrs = |prefix: &str, n: usize| -> Option<Vec<EndpointAddress>> {
+            Some(
+                (0..n)
+                    .map(|i| EndpointAddress {
+                        ip: format!("{prefix}.{}.{}", i / 250, i % 250),
+                        ..EndpointAddress::default()
+                    })
+                    .collect(),
+            )
+        };
+        let mut subsets = vec![EndpointSubset {
+            addresses: addrs("10.1", 900),
+            not_ready_addresses: addrs("10.2", 300),
+            ports: None,
+        }];
+        assert!(truncate(&mut subsets));
+        assert_eq!(subsets[0].addresses.as_ref().unwrap().len(), 900);
+        assert_eq!(subsets[0].not_ready_addresses.as_ref().unwrap().len(), 100);
+
+        // Ready alone over capacity: shared in proportion, not-ready dropped.
+        let mut subsets = vec![
+            EndpointSubset {
+                addresses: addrs("10.1", 1200),
+                not_ready_addresses: addrs("10.2", 10),
+                ports: None,
+            },
+            EndpointSubset {
+                addresses: addrs("10.3", 400),
+                not_ready_addresses: None,
+                ports: None,
+            },
+        ];
+        assert!(truncate(&mut subsets));
+        assert_eq!(subsets[0].addresses.as_ref().unwrap().len(), 750);
+        assert_eq!(subsets[1].addresses.as_ref().unwrap().len(), 250);
+        assert!(subsets[0].not_ready_addresses.is_none());
+
+        let mut small = vec![EndpointSubset {
+            addresses: addrs("10.1", 10),
+            not_ready_addresses: None,
+            ports: None,
+        }];
+        assert!(!truncate(&mut small));
     }
 
     #[test]
