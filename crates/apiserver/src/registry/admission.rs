@@ -1,6 +1,7 @@
 //! Built-in admission: what upstream's admission plugins and registry hooks do to objects
 //! on their way in — namespace lifecycle, Service IP and node-port allocation, pods'
-//! graceful deletion, Event TTLs.
+//! ServiceAccounts and token volumes, legacy token Secrets, pods' graceful deletion,
+//! Event TTLs.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -66,6 +67,12 @@ impl Admission {
         if info.group.is_empty() && info.kind == "Service" {
             let _guard = self.allocation.lock().await;
             allocate_service(registry, res, obj, None)?;
+        }
+        if info.group.is_empty() && info.kind == "Pod" {
+            registry.admit_pod_service_account(obj).await?;
+        }
+        if info.group.is_empty() && info.kind == "Secret" {
+            registry.fill_legacy_token_secret(obj).await?;
         }
         Ok(())
     }
