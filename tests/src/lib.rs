@@ -572,6 +572,29 @@ impl Invocation<'_> {
     }
 }
 
+/// Polls `check` every 100 ms until it returns `Some`, for what controllers do in the
+/// background; panics naming `what` (and the last observation) after `timeout`.
+#[track_caller]
+pub fn eventually<T>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!(
+                    "timed out after {}s waiting for {what}; last seen: {last}",
+                    timeout.as_secs()
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Exit status, stdout and stderr of a run, for assertion messages.
 pub fn render(out: &Output) -> String {
     format!(

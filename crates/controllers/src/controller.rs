@@ -14,6 +14,9 @@ pub struct Context {
     pub client: kube::Client,
     /// The shared caches for reads.
     pub informers: Arc<Informers>,
+    /// The cluster CA bundle (PEM) that `kube-root-ca.crt` publishes in every namespace
+    /// (upstream `--root-ca-file`); `None` leaves the publisher off.
+    pub root_ca: Option<String>,
 }
 
 /// One controller: brings the object named by a key towards its desired state.

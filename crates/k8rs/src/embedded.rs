@@ -19,9 +19,13 @@ pub fn spawn(config: &ServerConfig, kubeconfig: PathBuf) {
             }
         };
         if controllers {
+            let root_ca = k8rs_client::root_ca_from_kubeconfig(&kubeconfig).unwrap_or_else(|e| {
+                tracing::warn!(error = %format!("{e:#}"), "no cluster CA for kube-root-ca.crt");
+                None
+            });
             tokio::spawn(log_exit(
                 "controller-manager",
-                k8rs_controllers::run(client.clone()),
+                k8rs_controllers::run(client.clone(), root_ca),
             ));
         }
     });

@@ -49,11 +49,16 @@ impl Admission {
                 match cache.get(&ns_res.key(None, &ns)) {
                     None => return Err(ApiError::not_found(ns_res.info(), &ns)),
                     Some(n) if meta::is_deleting(&n) => {
+                        // Upstream names the group resource (`deployments.apps`).
+                        let resource = if info.group.is_empty() {
+                            info.plural.to_string()
+                        } else {
+                            format!("{}.{}", info.plural, info.group)
+                        };
                         return Err(ApiError::forbidden(format!(
-                            "{} {:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                            info.plural,
+                            "{resource} {:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
                             meta::name(obj)
-                        )))
+                        )));
                     }
                     _ => {}
                 }
