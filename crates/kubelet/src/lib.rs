@@ -81,9 +81,12 @@ fn dispatch(agent: &Arc<NodeAgent>, change: &Change<Pod>) {
 }
 
 /// Handles on the node agents [`start_nodes`] started.
+/// Dropping it stops the shared informers (the agents then stop seeing changes).
 pub struct Nodes {
     /// The agents by node name.
     pub agents: HashMap<String, Arc<NodeAgent>>,
+    _pods: k8rs_client::Informer<Pod>,
+    _nodes: k8rs_client::Informer<Node>,
 }
 
 /// Starts node agents, one per `(config, runtime)`, sharing one client and one informer
@@ -141,7 +144,8 @@ pub fn start_nodes(
             }
         }
     });
-    pods.add_handler(move |change| {
+    let pod_informer = pods.clone();
+    pod_informer.add_handler(move |change| {
         let node = change
             .object()
             .spec
@@ -152,7 +156,11 @@ pub fn start_nodes(
             dispatch(agent, change);
         }
     });
-    Nodes { agents }
+    Nodes {
+        agents,
+        _pods: pods,
+        _nodes: node_informer,
+    }
 }
 
 /// Runs one kubelet for `config` on `runtime` until the process ends
