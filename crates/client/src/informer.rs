@@ -128,9 +128,7 @@ where
         let weak = Arc::downgrade(&shared);
         drop(shared);
         tokio::spawn(async move {
-            let mut events = watcher(api, config)
-                .default_backoff()
-                .boxed();
+            let mut events = watcher(api, config).default_backoff().boxed();
             let mut relist: Option<HashMap<ObjectKey, Arc<K>>> = None;
             while let Some(event) = events.next().await {
                 let Some(shared) = weak.upgrade() else {

@@ -174,8 +174,7 @@ mod tests {
 
     #[test]
     fn server_defaults() {
-        let Command::Server(args) = Cli::try_parse_from(["k8rs", "server"]).unwrap().command
-        else {
+        let Command::Server(args) = Cli::try_parse_from(["k8rs", "server"]).unwrap().command else {
             panic!("not server")
         };
         assert_eq!(args.data_dir, None);
@@ -188,8 +187,18 @@ mod tests {
     #[test]
     fn hollow_flags() {
         let cli = Cli::try_parse_from([
-            "k8rs", "hollow", "--kubeconfig", "/k", "--nodes", "10", "--prefix", "h-",
-            "--node-labels", "topology.kubernetes.io/zone=a", "--stop-delay", "1h",
+            "k8rs",
+            "hollow",
+            "--kubeconfig",
+            "/k",
+            "--nodes",
+            "10",
+            "--prefix",
+            "h-",
+            "--node-labels",
+            "topology.kubernetes.io/zone=a",
+            "--stop-delay",
+            "1h",
         ])
         .unwrap();
         let Command::Hollow(args) = cli.command else {
@@ -198,7 +207,10 @@ mod tests {
         assert_eq!((args.nodes, args.prefix.as_str()), (10, "h-"));
         assert_eq!(args.node_labels, ["topology.kubernetes.io/zone=a"]);
         assert_eq!(args.stop_delay, std::time::Duration::from_secs(3600));
-        assert!(Cli::try_parse_from(["k8rs", "hollow", "--nodes", "3"]).is_err(), "kubeconfig is required");
+        assert!(
+            Cli::try_parse_from(["k8rs", "hollow", "--nodes", "3"]).is_err(),
+            "kubeconfig is required"
+        );
     }
 
     #[test]

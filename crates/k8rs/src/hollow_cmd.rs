@@ -23,10 +23,12 @@ pub async fn run(args: HollowArgs) -> anyhow::Result<()> {
     }
     let shutdown = shutdown::on_signal();
     let client = k8rs_client::client_from_kubeconfig(&args.kubeconfig).await?;
-    client
-        .apiserver_version()
-        .await
-        .with_context(|| format!("cannot reach the API server of {}", args.kubeconfig.display()))?;
+    client.apiserver_version().await.with_context(|| {
+        format!(
+            "cannot reach the API server of {}",
+            args.kubeconfig.display()
+        )
+    })?;
     let options = HollowOptions {
         start_delay: args.start_delay,
         stop_delay: args.stop_delay,
@@ -56,9 +58,9 @@ pub async fn run(args: HollowArgs) -> anyhow::Result<()> {
 /// A stable address per node name in 172.16.0.0/12 (the nodes' InternalIP and their
 /// pods' hostIP; nothing listens there).
 fn node_address(name: &str) -> Ipv4Addr {
-    let hash = name
-        .bytes()
-        .fold(0x811c9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x01000193));
+    let hash = name.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x01000193)
+    });
     let host = 1 + hash % ((1 << 20) - 2);
     Ipv4Addr::from(u32::from(Ipv4Addr::new(172, 16, 0, 0)) + host)
 }

@@ -129,7 +129,14 @@ pub fn start_nodes(
         let node_informer = node_informer.clone();
         let registration = registration.clone();
         tokio::spawn(async move {
-            node::run_node(ctx, config, timings, move || node_informer.get(&key), registration).await;
+            node::run_node(
+                ctx,
+                config,
+                timings,
+                move || node_informer.get(&key),
+                registration,
+            )
+            .await;
         });
     }
     let by_name = Arc::new(agents.clone());
@@ -138,7 +145,12 @@ pub fn start_nodes(
         if let Change::Applied { old, new } = change {
             let cidr = |n: &Node| n.spec.as_ref().and_then(|s| s.pod_cidr.clone());
             if old.as_ref().map(|o| cidr(o)) != Some(cidr(new)) {
-                if let Some(agent) = new.metadata.name.as_ref().and_then(|n| nodes_by_name.get(n)) {
+                if let Some(agent) = new
+                    .metadata
+                    .name
+                    .as_ref()
+                    .and_then(|n| nodes_by_name.get(n))
+                {
                     agent.ctx.node_changed.notify_one();
                 }
             }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::runtime::{Runtime, Result};
+use crate::runtime::{Result, Runtime};
 
 /// CPU usage (`CPUStats`).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -106,7 +106,8 @@ impl StatsProvider {
         let containers = runtime.list_containers(None).await?;
         let sandboxes = runtime.list_pod_sandboxes().await?;
         let by_id: HashMap<&str, _> = containers.iter().map(|c| (c.id.as_str(), c)).collect();
-        let sandbox_by_id: HashMap<&str, _> = sandboxes.iter().map(|s| (s.id.as_str(), s)).collect();
+        let sandbox_by_id: HashMap<&str, _> =
+            sandboxes.iter().map(|s| (s.id.as_str(), s)).collect();
         let mut previous = self.previous.lock().unwrap();
         let mut pods: HashMap<String, PodStats> = HashMap::new();
         let mut node = NodeStats {
@@ -115,8 +116,12 @@ impl StatsProvider {
         };
         let mut seen = HashMap::new();
         for s in &stats {
-            let Some(c) = by_id.get(s.id.as_str()) else { continue };
-            let Some(sandbox) = sandbox_by_id.get(c.sandbox_id.as_str()) else { continue };
+            let Some(c) = by_id.get(s.id.as_str()) else {
+                continue;
+            };
+            let Some(sandbox) = sandbox_by_id.get(c.sandbox_id.as_str()) else {
+                continue;
+            };
             let rate = match previous.get(&s.id) {
                 Some((cpu, at)) if s.timestamp > *at => {
                     ((s.cpu_usage_core_nanoseconds.saturating_sub(*cpu)) as u128 * 1_000_000_000
@@ -142,15 +147,20 @@ impl StatsProvider {
                     working_set_bytes: s.memory_working_set_bytes,
                 },
             };
-            let pod = pods.entry(sandbox.identity.uid.clone()).or_insert_with(|| PodStats {
-                pod_ref: PodReference {
-                    name: sandbox.identity.name.clone(),
-                    namespace: sandbox.identity.namespace.clone(),
-                    uid: sandbox.identity.uid.clone(),
-                },
-                ..Default::default()
-            });
-            for (sum, n) in [(&mut pod.cpu, &container.cpu), (&mut node.cpu, &container.cpu)] {
+            let pod = pods
+                .entry(sandbox.identity.uid.clone())
+                .or_insert_with(|| PodStats {
+                    pod_ref: PodReference {
+                        name: sandbox.identity.name.clone(),
+                        namespace: sandbox.identity.namespace.clone(),
+                        uid: sandbox.identity.uid.clone(),
+                    },
+                    ..Default::default()
+                });
+            for (sum, n) in [
+                (&mut pod.cpu, &container.cpu),
+                (&mut node.cpu, &container.cpu),
+            ] {
                 sum.time = n.time.clone();
                 sum.usage_nano_cores += n.usage_nano_cores;
                 sum.usage_core_nano_seconds += n.usage_core_nano_seconds;
@@ -163,7 +173,9 @@ impl StatsProvider {
         }
         *previous = seen;
         let mut pods: Vec<PodStats> = pods.into_values().collect();
-        pods.sort_by(|a, b| (&a.pod_ref.namespace, &a.pod_ref.name).cmp(&(&b.pod_ref.namespace, &b.pod_ref.name)));
+        pods.sort_by(|a, b| {
+            (&a.pod_ref.namespace, &a.pod_ref.name).cmp(&(&b.pod_ref.namespace, &b.pod_ref.name))
+        });
         Ok(Summary { node, pods })
     }
 }
@@ -179,12 +191,20 @@ mod tests {
         let rt = HollowRuntime::new(HollowOptions::default());
         rt.update_runtime_config("10.42.0.0/24").await.unwrap();
         let sandbox = SandboxConfig {
-            identity: PodIdentity { name: "p".into(), namespace: "ns".into(), uid: "u".into(), attempt: 0 },
+            identity: PodIdentity {
+                name: "p".into(),
+                namespace: "ns".into(),
+                uid: "u".into(),
+                attempt: 0,
+            },
             ..Default::default()
         };
         let s = rt.run_pod_sandbox(&sandbox).await.unwrap();
         for name in ["a", "b"] {
-            let config = ContainerConfig { name: name.into(), ..Default::default() };
+            let config = ContainerConfig {
+                name: name.into(),
+                ..Default::default()
+            };
             let c = rt.create_container(&s, &config, &sandbox).await.unwrap();
             rt.start_container(&c).await.unwrap();
         }
@@ -196,7 +216,10 @@ mod tests {
         assert_eq!((pod.pod_ref.name.as_str(), pod.containers.len()), ("p", 2));
         assert!(pod.memory.working_set_bytes >= 8 << 20);
         assert!(pod.cpu.usage_nano_cores > 0);
-        assert_eq!(summary.node.memory.working_set_bytes, pod.memory.working_set_bytes);
+        assert_eq!(
+            summary.node.memory.working_set_bytes,
+            pod.memory.working_set_bytes
+        );
         let json = serde_json::to_value(&summary).unwrap();
         assert!(json["pods"][0]["podRef"]["uid"].is_string());
         assert!(json["node"]["cpu"]["usageNanoCores"].is_number());

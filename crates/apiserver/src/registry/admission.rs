@@ -144,7 +144,10 @@ fn default_toleration_seconds(pod: &mut Value) {
         })
     };
     let mut added = tolerations.clone();
-    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
         if !tolerates(key) {
             added.push(json!({
                 "key": key,

@@ -73,7 +73,9 @@ impl CidrSet {
             return Some(self.cidr(*index));
         }
         let n = self.used.len();
-        let index = (0..n).map(|i| (self.next + i) % n).find(|i| !self.used[*i])?;
+        let index = (0..n)
+            .map(|i| (self.next + i) % n)
+            .find(|i| !self.used[*i])?;
         self.used[index] = true;
         self.next = (index + 1) % n;
         self.owners.insert(node.to_string(), index);
@@ -123,7 +125,9 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
             handler_queue.add(ObjectKey::of(change.object().as_ref()));
         });
         // One worker: allocations are serialised.
-        crate::controller::run_workers(controller, queue, 1).await.ok();
+        crate::controller::run_workers(controller, queue, 1)
+            .await
+            .ok();
     })
 }
 
@@ -150,7 +154,11 @@ impl Controller for NodeIpamController {
                 "CIDRNotAvailable",
                 format!("Node {} status is now: CIDRNotAvailable", key.name),
             );
-            anyhow::bail!("no remaining CIDRs in {}/{}", CLUSTER_CIDR.0, CLUSTER_CIDR.1);
+            anyhow::bail!(
+                "no remaining CIDRs in {}/{}",
+                CLUSTER_CIDR.0,
+                CLUSTER_CIDR.1
+            );
         };
         let patch = serde_json::json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}});
         let api: Api<Node> = Api::all(self.ctx.client.clone());
@@ -179,7 +187,11 @@ mod tests {
         assert!(!set.occupy("foreign", "10.42.1.0/25"));
         assert_eq!(set.allocate("a").as_deref(), Some("10.42.1.0/24"));
         assert_eq!(set.allocate("b").as_deref(), Some("10.42.2.0/24"));
-        assert_eq!(set.allocate("a").as_deref(), Some("10.42.1.0/24"), "idempotent");
+        assert_eq!(
+            set.allocate("a").as_deref(),
+            Some("10.42.1.0/24"),
+            "idempotent"
+        );
         set.release("old");
         // The cursor moves on before reusing a freed block (as upstream's CidrSet).
         assert_eq!(set.allocate("c").as_deref(), Some("10.42.3.0/24"));

@@ -60,9 +60,15 @@ impl Config {
                 Some(d) if !d.is_zero() => {
                     config.grace_period = d;
                     config.startup_grace_period = config.startup_grace_period.max(d);
-                    config.monitor_period = config.monitor_period.min(d / 2).max(Duration::from_millis(200));
+                    config.monitor_period = config
+                        .monitor_period
+                        .min(d / 2)
+                        .max(Duration::from_millis(200));
                 }
-                _ => tracing::warn!(value, "ignoring K8RS_NODE_MONITOR_GRACE_PERIOD: not a duration like 10s"),
+                _ => tracing::warn!(
+                    value,
+                    "ignoring K8RS_NODE_MONITOR_GRACE_PERIOD: not a duration like 10s"
+                ),
             }
         }
         config
@@ -79,7 +85,9 @@ fn parse_duration(s: &str) -> Option<Duration> {
     } else {
         return None;
     };
-    n.parse::<f64>().ok().map(|v| Duration::from_secs_f64(v * scale))
+    n.parse::<f64>()
+        .ok()
+        .map(|v| Duration::from_secs_f64(v * scale))
 }
 
 /// What the controller remembers about a node's health (`nodeHealthData`).
@@ -128,7 +136,9 @@ pub fn start(ctx: &Context, config: Config) -> tokio::task::JoinHandle<()> {
                 handler_queue.add(ObjectKey::of(change.object().as_ref()));
             }
         });
-        let tainter = Arc::new(NoScheduleTainter { ctx: controller.ctx.clone() });
+        let tainter = Arc::new(NoScheduleTainter {
+            ctx: controller.ctx.clone(),
+        });
         let _workers = crate::controller::run_workers(tainter, queue, 1);
         let monitor = controller.clone();
         tokio::spawn(async move {
@@ -151,7 +161,11 @@ fn now_time() -> Time {
     Time(Timestamp::now())
 }
 
-async fn patch_taints(client: &kube::Client, node: &Node, taints: Vec<k8s_openapi::api::core::v1::Taint>) -> kube::Result<()> {
+async fn patch_taints(
+    client: &kube::Client,
+    node: &Node,
+    taints: Vec<k8s_openapi::api::core::v1::Taint>,
+) -> kube::Result<()> {
     let api: Api<Node> = Api::all(client.clone());
     // The resourceVersion makes it a compare-and-swap: a concurrent change is not lost.
     let patch = serde_json::json!({
@@ -171,7 +185,12 @@ impl NodeLifecycleController {
     /// `tryUpdateNodeHealth`: refreshes the probe time from heartbeats and the Lease, and
     /// marks the node Unknown once the grace period has passed. Returns the node's Ready
     /// status as it now stands.
-    async fn update_health(&self, node: &Node, lease: Option<&Lease>, now: Instant) -> Option<String> {
+    async fn update_health(
+        &self,
+        node: &Node,
+        lease: Option<&Lease>,
+        now: Instant,
+    ) -> Option<String> {
         let name = node.metadata.name.clone().unwrap_or_default();
         let ready = node
             .status
@@ -245,12 +264,20 @@ impl NodeLifecycleController {
         if changed {
             let api: Api<Node> = Api::all(self.ctx.client.clone());
             let patch = serde_json::json!({"status": {"conditions": conditions}});
-            if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            if let Err(e) = api
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 tracing::debug!(node = %name, error = %e, "cannot mark node status unknown");
                 return status;
             }
             tracing::info!(node = %name, "node stopped posting status; conditions set to Unknown");
-            self.events.record(node, EventType::Normal, "NodeNotReady", format!("Node {name} status is now: NodeNotReady"));
+            self.events.record(
+                node,
+                EventType::Normal,
+                "NodeNotReady",
+                format!("Node {name} status is now: NodeNotReady"),
+            );
         }
         Some("Unknown".into())
     }
@@ -258,9 +285,11 @@ impl NodeLifecycleController {
     /// `MarkPodsNotReady`: the pods of a node that stopped reporting are not ready.
     async fn mark_pods_not_ready(&self, node: &str) {
         let pods = self.ctx.informers.get::<Pod>();
-        let on_node = pods.filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node));
+        let on_node =
+            pods.filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node));
         for pod in on_node {
-            let Some(mut conditions) = pod.status.as_ref().and_then(|s| s.conditions.clone()) else {
+            let Some(mut conditions) = pod.status.as_ref().and_then(|s| s.conditions.clone())
+            else {
                 continue;
             };
             let Some(ready) = conditions.iter_mut().find(|c| c.type_ == "Ready") else {
@@ -277,10 +306,18 @@ impl NodeLifecycleController {
             );
             let patch = serde_json::json!({"status": {"conditions": conditions}});
             let name = pod.metadata.name.clone().unwrap_or_default();
-            if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            if let Err(e) = api
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 tracing::debug!(pod = %name, error = %e, "cannot mark pod not ready");
             }
-            self.events.record(pod.as_ref(), EventType::Warning, "NodeNotReady", "Node is not ready");
+            self.events.record(
+                pod.as_ref(),
+                EventType::Warning,
+                "NodeNotReady",
+                "Node is not ready",
+            );
         }
     }
 
@@ -300,18 +337,30 @@ impl NodeLifecycleController {
             seen.push(name.clone());
             let was = {
                 let mut state = self.state.lock().unwrap();
-                let was = state.health.get_mut(&name).and_then(|h| std::mem::replace(&mut h.ready, ready.clone()));
+                let was = state
+                    .health
+                    .get_mut(&name)
+                    .and_then(|h| std::mem::replace(&mut h.ready, ready.clone()));
                 let disrupted = state.disruption_mode;
-                let queue = state.queues.entry(zone).or_insert_with(|| RateLimitedQueue::new(now));
+                let queue = state
+                    .queues
+                    .entry(zone)
+                    .or_insert_with(|| RateLimitedQueue::new(now));
                 match ready.as_deref() {
                     Some("True") => queue.remove(&name),
                     Some("False") | Some("Unknown") if !disrupted => {
-                        let want = if ready.as_deref() == Some("False") { NOT_READY } else { UNREACHABLE };
+                        let want = if ready.as_deref() == Some("False") {
+                            NOT_READY
+                        } else {
+                            UNREACHABLE
+                        };
                         let has = node
                             .spec
                             .as_ref()
                             .and_then(|s| s.taints.as_ref())
-                            .is_some_and(|t| t.iter().any(|t| t.key == want && t.effect == "NoExecute"));
+                            .is_some_and(|t| {
+                                t.iter().any(|t| t.key == want && t.effect == "NoExecute")
+                            });
                         if !has {
                             queue.add(&name);
                         }
@@ -338,7 +387,12 @@ impl NodeLifecycleController {
     }
 
     /// `handleDisruption`: per-zone rates, and master disruption mode.
-    async fn handle_disruption(&self, nodes: &[Arc<Node>], members: &[(String, bool)], now: Instant) {
+    async fn handle_disruption(
+        &self,
+        nodes: &[Arc<Node>],
+        members: &[(String, bool)],
+        now: Instant,
+    ) {
         let (states, all_full) = zone_states(members);
         let (entering, leaving) = {
             let mut state = self.state.lock().unwrap();
@@ -346,8 +400,18 @@ impl NodeLifecycleController {
             let leaving = !all_full && state.disruption_mode;
             state.disruption_mode = all_full;
             for (zone, (zone_state, size)) in &states {
-                let queue = state.queues.entry(zone.clone()).or_insert_with(|| RateLimitedQueue::new(now));
-                queue.set_qps(if all_full { 0.0 } else { zone_qps(*zone_state, *size) }, now);
+                let queue = state
+                    .queues
+                    .entry(zone.clone())
+                    .or_insert_with(|| RateLimitedQueue::new(now));
+                queue.set_qps(
+                    if all_full {
+                        0.0
+                    } else {
+                        zone_qps(*zone_state, *size)
+                    },
+                    now,
+                );
             }
             if entering {
                 for queue in state.queues.values_mut() {
@@ -364,7 +428,9 @@ impl NodeLifecycleController {
             (entering, leaving)
         };
         if entering {
-            tracing::info!("controller detected that all Nodes are not-Ready; entering master disruption mode");
+            tracing::info!(
+                "controller detected that all Nodes are not-Ready; entering master disruption mode"
+            );
             for node in nodes {
                 if let Some(taints) = taints::with_no_execute(node, None, now_time()) {
                     let _ = patch_taints(&self.ctx.client, node, taints).await;
@@ -372,7 +438,9 @@ impl NodeLifecycleController {
             }
         }
         if leaving {
-            tracing::info!("controller detected that some Nodes are Ready; exiting master disruption mode");
+            tracing::info!(
+                "controller detected that some Nodes are Ready; exiting master disruption mode"
+            );
         }
     }
 

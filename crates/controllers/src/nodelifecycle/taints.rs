@@ -82,7 +82,8 @@ pub fn with_no_schedule(node: &Node, wanted: &[&str]) -> Option<Vec<Taint>> {
         .as_ref()
         .and_then(|s| s.taints.clone())
         .unwrap_or_default();
-    let managed = |t: &Taint| t.effect == "NoSchedule" && NO_SCHEDULE_KEYS.contains(&t.key.as_str());
+    let managed =
+        |t: &Taint| t.effect == "NoSchedule" && NO_SCHEDULE_KEYS.contains(&t.key.as_str());
     let have: Vec<&str> = current
         .iter()
         .filter(|t| managed(t))
@@ -156,11 +157,17 @@ mod tests {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let n = node(serde_json::json!({"metadata": {"name": "n"}, "spec": {}}));
         let taints = with_no_execute(&n, Some(UNREACHABLE), now.clone()).unwrap();
-        assert_eq!((taints[0].key.as_str(), taints[0].effect.as_str()), (UNREACHABLE, "NoExecute"));
+        assert_eq!(
+            (taints[0].key.as_str(), taints[0].effect.as_str()),
+            (UNREACHABLE, "NoExecute")
+        );
         assert!(taints[0].time_added.is_some());
         let mut tainted = n.clone();
         tainted.spec.as_mut().unwrap().taints = Some(taints);
-        assert_eq!(with_no_execute(&tainted, Some(UNREACHABLE), now.clone()), None);
+        assert_eq!(
+            with_no_execute(&tainted, Some(UNREACHABLE), now.clone()),
+            None
+        );
         let swapped = with_no_execute(&tainted, Some(NOT_READY), now.clone()).unwrap();
         assert_eq!(swapped.len(), 1);
         assert_eq!(swapped[0].key, NOT_READY);

@@ -46,7 +46,9 @@ pub fn zone_state(ready: &[bool]) -> ZoneState {
 pub fn zone_qps(state: ZoneState, zone_size: usize) -> f64 {
     match state {
         ZoneState::Normal | ZoneState::FullDisruption => EVICTION_QPS,
-        ZoneState::PartialDisruption if zone_size > LARGE_CLUSTER_THRESHOLD => SECONDARY_EVICTION_QPS,
+        ZoneState::PartialDisruption if zone_size > LARGE_CLUSTER_THRESHOLD => {
+            SECONDARY_EVICTION_QPS
+        }
         ZoneState::PartialDisruption => 0.0,
     }
 }
@@ -61,8 +63,14 @@ pub fn zone_key(node: &Node) -> String {
             .cloned()
             .unwrap_or_default()
     };
-    let region = get("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region");
-    let zone = get("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone");
+    let region = get(
+        "topology.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/region",
+    );
+    let zone = get(
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/zone",
+    );
     format!("{region}:\x00:{zone}")
 }
 
@@ -116,7 +124,9 @@ impl RateLimitedQueue {
         self.last = now;
         let mut out = vec![];
         while self.tokens >= 1.0 {
-            let Some(node) = self.queue.pop_front() else { break };
+            let Some(node) = self.queue.pop_front() else {
+                break;
+            };
             self.tokens -= 1.0;
             out.push(node);
         }
@@ -146,7 +156,9 @@ pub fn zone_states(nodes: &[(String, bool)]) -> (BTreeMap<String, (ZoneState, us
         .map(|(zone, ready)| (zone, (zone_state(&ready), ready.len())))
         .collect();
     let all_full = !states.is_empty()
-        && states.values().all(|(s, _)| *s == ZoneState::FullDisruption);
+        && states
+            .values()
+            .all(|(s, _)| *s == ZoneState::FullDisruption);
     (states, all_full)
 }
 
@@ -158,16 +170,31 @@ mod tests {
     #[test]
     fn zone_states_follow_upstream_thresholds() {
         assert_eq!(zone_state(&[true, true, false]), ZoneState::Normal);
-        assert_eq!(zone_state(&[false, false, true]), ZoneState::Normal, "two are tolerated");
-        assert_eq!(zone_state(&[false, false, false, true]), ZoneState::PartialDisruption);
-        assert_eq!(zone_state(&[false, false, false, true, true, true]), ZoneState::Normal, "50 % < 55 %");
+        assert_eq!(
+            zone_state(&[false, false, true]),
+            ZoneState::Normal,
+            "two are tolerated"
+        );
+        assert_eq!(
+            zone_state(&[false, false, false, true]),
+            ZoneState::PartialDisruption
+        );
+        assert_eq!(
+            zone_state(&[false, false, false, true, true, true]),
+            ZoneState::Normal,
+            "50 % < 55 %"
+        );
         assert_eq!(zone_state(&[false, false]), ZoneState::FullDisruption);
         assert_eq!(zone_qps(ZoneState::Normal, 10), 0.1);
         assert_eq!(zone_qps(ZoneState::FullDisruption, 10), 0.1);
         assert_eq!(zone_qps(ZoneState::PartialDisruption, 10), 0.0);
         assert_eq!(zone_qps(ZoneState::PartialDisruption, 51), 0.01);
 
-        let nodes = vec![("a".to_string(), false), ("a".to_string(), false), ("b".to_string(), true)];
+        let nodes = vec![
+            ("a".to_string(), false),
+            ("a".to_string(), false),
+            ("b".to_string(), true),
+        ];
         let (states, all_full) = zone_states(&nodes);
         assert_eq!(states["a"].0, ZoneState::FullDisruption);
         assert!(!all_full);
@@ -187,7 +214,10 @@ mod tests {
         assert!(q.pop_ready(t0 + Duration::from_secs(5)).is_empty());
         assert_eq!(q.pop_ready(t0 + Duration::from_secs(10)), ["b"]);
         q.set_qps(0.0, t0 + Duration::from_secs(10));
-        assert!(q.pop_ready(t0 + Duration::from_secs(100)).is_empty(), "stopped");
+        assert!(
+            q.pop_ready(t0 + Duration::from_secs(100)).is_empty(),
+            "stopped"
+        );
         q.set_qps(0.01, t0 + Duration::from_secs(100));
         assert_eq!(q.pop_ready(t0 + Duration::from_secs(100)), ["c"]);
     }

@@ -19,10 +19,16 @@ use crate::{Context, Controller};
 
 /// `Toleration.ToleratesTaint`.
 pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    if t.effect.as_deref().is_some_and(|e| !e.is_empty() && e != taint.effect) {
+    if t.effect
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && e != taint.effect)
+    {
         return false;
     }
-    if t.key.as_deref().is_some_and(|k| !k.is_empty() && k != taint.key) {
+    if t.key
+        .as_deref()
+        .is_some_and(|k| !k.is_empty() && k != taint.key)
+    {
         return false;
     }
     match t.operator.as_deref().unwrap_or("Equal") {
@@ -122,7 +128,10 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
             let Change::Applied { old, new } = change else {
                 return;
             };
-            if old.as_ref().is_some_and(|o| no_execute(o) == no_execute(new)) {
+            if old
+                .as_ref()
+                .is_some_and(|o| no_execute(o) == no_execute(new))
+            {
                 return;
             }
             let name = new.metadata.name.as_deref().unwrap_or("");
@@ -130,7 +139,9 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
                 node_queue.add(ObjectKey::of(pod.as_ref()));
             }
         });
-        crate::controller::run_workers(controller, queue, 2).await.ok();
+        crate::controller::run_workers(controller, queue, 2)
+            .await
+            .ok();
     })
 }
 
@@ -167,7 +178,12 @@ impl Controller for TaintEvictionController {
             Verdict::EvictAfter(wait) => wait,
         };
         let now = Instant::now();
-        let since = *self.scheduled.lock().unwrap().entry(key.clone()).or_insert(now);
+        let since = *self
+            .scheduled
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_insert(now);
         let due = since + wait;
         if due > now {
             self.queue.add_after(key.clone(), due - now);
@@ -206,7 +222,10 @@ impl TaintEvictionController {
             ..Default::default()
         });
         let patch = serde_json::json!({"status": {"conditions": conditions}});
-        match api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -248,25 +267,43 @@ mod tests {
         let not_ready = taint("node.kubernetes.io/not-ready", "NoExecute");
         assert_eq!(verdict(&[], &[]), Verdict::Keep);
         assert_eq!(verdict(&[taint("x", "NoSchedule")], &[]), Verdict::Keep);
-        assert_eq!(verdict(&[unreachable.clone()], &[]), Verdict::EvictAfter(Duration::ZERO));
+        assert_eq!(
+            verdict(&[unreachable.clone()], &[]),
+            Verdict::EvictAfter(Duration::ZERO)
+        );
         let defaults = [
-            toleration(serde_json::json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})),
-            toleration(serde_json::json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5})),
+            toleration(
+                serde_json::json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}),
+            ),
+            toleration(
+                serde_json::json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}),
+            ),
         ];
-        assert_eq!(verdict(&[unreachable.clone()], &defaults), Verdict::EvictAfter(Duration::from_secs(5)));
+        assert_eq!(
+            verdict(&[unreachable.clone()], &defaults),
+            Verdict::EvictAfter(Duration::from_secs(5))
+        );
         assert_eq!(
             verdict(&[unreachable.clone(), not_ready.clone()], &defaults),
             Verdict::EvictAfter(Duration::from_secs(5))
         );
         assert_eq!(
-            verdict(&[unreachable.clone(), taint("other", "NoExecute")], &defaults),
+            verdict(
+                &[unreachable.clone(), taint("other", "NoExecute")],
+                &defaults
+            ),
             Verdict::EvictAfter(Duration::ZERO),
             "one untolerated taint is enough"
         );
         let forever = [toleration(serde_json::json!({"operator": "Exists"}))];
         assert_eq!(verdict(&[unreachable.clone()], &forever), Verdict::Keep);
-        let zero = [toleration(serde_json::json!({"operator": "Exists", "tolerationSeconds": 0}))];
-        assert_eq!(verdict(&[unreachable], &zero), Verdict::EvictAfter(Duration::ZERO));
+        let zero = [toleration(
+            serde_json::json!({"operator": "Exists", "tolerationSeconds": 0}),
+        )];
+        assert_eq!(
+            verdict(&[unreachable], &zero),
+            Verdict::EvictAfter(Duration::ZERO)
+        );
     }
 
     #[test]
@@ -277,11 +314,33 @@ mod tests {
             effect: "NoExecute".into(),
             ..Default::default()
         };
-        assert!(tolerates(&toleration(serde_json::json!({"key": "k", "value": "v"})), &t));
-        assert!(!tolerates(&toleration(serde_json::json!({"key": "k", "value": "w"})), &t));
-        assert!(tolerates(&toleration(serde_json::json!({"key": "k", "operator": "Exists", "effect": "NoExecute"})), &t));
-        assert!(!tolerates(&toleration(serde_json::json!({"key": "k", "operator": "Exists", "effect": "NoSchedule"})), &t));
-        assert!(!tolerates(&toleration(serde_json::json!({"key": "j", "operator": "Exists"})), &t));
-        assert!(tolerates(&toleration(serde_json::json!({"operator": "Exists"})), &t));
+        assert!(tolerates(
+            &toleration(serde_json::json!({"key": "k", "value": "v"})),
+            &t
+        ));
+        assert!(!tolerates(
+            &toleration(serde_json::json!({"key": "k", "value": "w"})),
+            &t
+        ));
+        assert!(tolerates(
+            &toleration(
+                serde_json::json!({"key": "k", "operator": "Exists", "effect": "NoExecute"})
+            ),
+            &t
+        ));
+        assert!(!tolerates(
+            &toleration(
+                serde_json::json!({"key": "k", "operator": "Exists", "effect": "NoSchedule"})
+            ),
+            &t
+        ));
+        assert!(!tolerates(
+            &toleration(serde_json::json!({"key": "j", "operator": "Exists"})),
+            &t
+        ));
+        assert!(tolerates(
+            &toleration(serde_json::json!({"operator": "Exists"})),
+            &t
+        ));
     }
 }

@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::runtime::{
-    ContainerConfig, ContainerState, ContainerStats, ContainerStatus, ExecResult, Image,
-    Result, Runtime, RuntimeError, SandboxConfig, SandboxState, SandboxStatus, StreamRequest,
+    ContainerConfig, ContainerState, ContainerStats, ContainerStatus, ExecResult, Image, Result,
+    Runtime, RuntimeError, SandboxConfig, SandboxState, SandboxStatus, StreamRequest,
 };
 
 /// How simulated containers behave.
@@ -105,7 +105,11 @@ impl HollowRuntime {
             .get(id)
             .ok_or_else(|| RuntimeError::NotFound(format!("container {id}")))?;
         let (state_, reason) = if c.finished_at != 0 {
-            let reason = if c.exit_code == 0 { "Completed" } else { "Error" };
+            let reason = if c.exit_code == 0 {
+                "Completed"
+            } else {
+                "Error"
+            };
             (ContainerState::Exited, reason)
         } else if c.started_at != 0 && c.started_at <= now {
             (ContainerState::Running, "")
@@ -200,7 +204,10 @@ impl Runtime for HollowRuntime {
             Some(net + offset)
         };
         state.next_id += 1;
-        let id = format!("{:064x}", (state.next_id as u128) << 64 | fnv(&config.identity.uid) as u128);
+        let id = format!(
+            "{:064x}",
+            (state.next_id as u128) << 64 | fnv(&config.identity.uid) as u128
+        );
         state.sandboxes.insert(
             id.clone(),
             Sandbox {
@@ -268,7 +275,10 @@ impl Runtime for HollowRuntime {
             return Err(RuntimeError::NotFound(format!("sandbox {sandbox_id}")));
         }
         state.next_id += 1;
-        let id = format!("{:064x}", (state.next_id as u128) << 64 | fnv(&config.name) as u128);
+        let id = format!(
+            "{:064x}",
+            (state.next_id as u128) << 64 | fnv(&config.name) as u128
+        );
         let seed = fnv(&id);
         state.containers.insert(
             id.clone(),
@@ -430,7 +440,10 @@ mod tests {
     #[tokio::test]
     async fn sandboxes_get_addresses_from_the_pod_cidr_and_give_them_back() {
         let rt = HollowRuntime::new(HollowOptions::default());
-        assert!(rt.run_pod_sandbox(&sandbox("a")).await.is_err(), "no CIDR yet");
+        assert!(
+            rt.run_pod_sandbox(&sandbox("a")).await.is_err(),
+            "no CIDR yet"
+        );
         rt.update_runtime_config("10.42.7.0/24").await.unwrap();
         let a = rt.run_pod_sandbox(&sandbox("a")).await.unwrap();
         let b = rt.run_pod_sandbox(&sandbox("b")).await.unwrap();
@@ -440,7 +453,12 @@ mod tests {
         assert_eq!(ip_b, "10.42.7.3");
         rt.remove_pod_sandbox(&a).await.unwrap();
         assert_eq!(rt.sandbox_count(), 1);
-        assert!(!rt.state.lock().unwrap().used.contains(&u32::from(Ipv4Addr::new(10, 42, 7, 2))));
+        assert!(!rt
+            .state
+            .lock()
+            .unwrap()
+            .used
+            .contains(&u32::from(Ipv4Addr::new(10, 42, 7, 2))));
     }
 
     #[tokio::test]
@@ -455,11 +473,19 @@ mod tests {
             name: "c".into(),
             ..Default::default()
         };
-        let c = rt.create_container(&s, &config, &sandbox("a")).await.unwrap();
+        let c = rt
+            .create_container(&s, &config, &sandbox("a"))
+            .await
+            .unwrap();
         rt.start_container(&c).await.unwrap();
-        assert_eq!(rt.container_status(&c).await.unwrap().state, ContainerState::Running);
+        assert_eq!(
+            rt.container_status(&c).await.unwrap().state,
+            ContainerState::Running
+        );
         let started = std::time::Instant::now();
-        rt.stop_container(&c, Duration::from_millis(200)).await.unwrap();
+        rt.stop_container(&c, Duration::from_millis(200))
+            .await
+            .unwrap();
         assert!(started.elapsed() >= Duration::from_millis(200));
         let st = rt.container_status(&c).await.unwrap();
         assert_eq!((st.state, st.exit_code), (ContainerState::Exited, 137));

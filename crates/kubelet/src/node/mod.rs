@@ -103,9 +103,10 @@ impl NodeConfig {
 }
 
 fn fnv(s: &str) -> u128 {
-    s.bytes().fold(0x6c62272e07bb014262b821756295c58du128, |h, b| {
-        (h ^ b as u128).wrapping_mul(0x0000000001000000000000000000013b)
-    })
+    s.bytes()
+        .fold(0x6c62272e07bb014262b821756295c58du128, |h, b| {
+            (h ^ b as u128).wrapping_mul(0x0000000001000000000000000000013b)
+        })
 }
 
 /// What pod workers need from their node.
@@ -129,7 +130,11 @@ pub struct NodeContext {
 }
 
 /// Sends a JSON patch (`application/json-patch+json`) to `path`.
-pub(crate) async fn json_patch(client: &kube::Client, path: &str, patch: &Value) -> kube::Result<()> {
+pub(crate) async fn json_patch(
+    client: &kube::Client,
+    path: &str,
+    patch: &Value,
+) -> kube::Result<()> {
     let request = http::Request::patch(path)
         .header(http::header::CONTENT_TYPE, "application/json-patch+json")
         .header(http::header::ACCEPT, "application/json")
@@ -240,7 +245,12 @@ pub fn desired_status(
             "KubeletHasSufficientPID",
             "kubelet has sufficient PID available",
         ),
-        condition("Ready", true, "KubeletReady", "kubelet is posting ready status"),
+        condition(
+            "Ready",
+            true,
+            "KubeletReady",
+            "kubelet is posting ready status",
+        ),
     ];
     let old_conditions = status.conditions.take().unwrap_or_default();
     let now = time(now);
@@ -334,14 +344,25 @@ pub async fn run_node(
         if node.is_some() && (due || old.is_none_or(|old| differs(old, &want))) {
             let now = time(SystemTime::now());
             for c in want.conditions.iter_mut().flatten() {
-                if matches!(c.type_.as_str(), "MemoryPressure" | "DiskPressure" | "PIDPressure" | "Ready") {
+                if matches!(
+                    c.type_.as_str(),
+                    "MemoryPressure" | "DiskPressure" | "PIDPressure" | "Ready"
+                ) {
                     c.last_heartbeat_time = Some(now.clone());
                 }
             }
             let patch = json!([{"op": "replace", "path": "/status", "value": want}]);
-            match json_patch(&ctx.client, &format!("/api/v1/nodes/{}/status", config.name), &patch).await {
+            match json_patch(
+                &ctx.client,
+                &format!("/api/v1/nodes/{}/status", config.name),
+                &patch,
+            )
+            .await
+            {
                 Ok(()) => last_report = Some(Instant::now()),
-                Err(e) => tracing::debug!(node = %config.name, error = %e, "error updating node status, will retry"),
+                Err(e) => {
+                    tracing::debug!(node = %config.name, error = %e, "error updating node status, will retry")
+                }
             }
         }
         tokio::select! {
@@ -353,19 +374,31 @@ pub async fn run_node(
 
 /// Creates the Node, or adopts the existing one (refreshing the kubelet's labels);
 /// returns its uid.
-async fn register(nodes: &Api<Node>, config: &NodeConfig, runtime_version: &str) -> kube::Result<String> {
+async fn register(
+    nodes: &Api<Node>,
+    config: &NodeConfig,
+    runtime_version: &str,
+) -> kube::Result<String> {
     let node = Node {
         metadata: kube::api::ObjectMeta {
             name: Some(config.name.clone()),
             labels: Some(node_labels(config)),
             annotations: Some(
-                [("volumes.kubernetes.io/controller-managed-attach-detach".to_string(), "true".to_string())]
-                    .into(),
+                [(
+                    "volumes.kubernetes.io/controller-managed-attach-detach".to_string(),
+                    "true".to_string(),
+                )]
+                .into(),
             ),
             ..Default::default()
         },
         spec: Some(Default::default()),
-        status: Some(desired_status(config, runtime_version, None, SystemTime::now())),
+        status: Some(desired_status(
+            config,
+            runtime_version,
+            None,
+            SystemTime::now(),
+        )),
     };
     match nodes.create(&PostParams::default(), &node).await {
         Ok(n) => Ok(n.metadata.uid.unwrap_or_default()),
@@ -389,10 +422,21 @@ mod tests {
         let config = NodeConfig::hollow("h1", "10.0.0.1");
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let first = desired_status(&config, "hollow://0.1.0", None, t0);
-        let kinds: Vec<_> = first.conditions.iter().flatten().map(|c| c.type_.as_str()).collect();
-        assert_eq!(kinds, ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]);
+        let kinds: Vec<_> = first
+            .conditions
+            .iter()
+            .flatten()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+        );
         assert_eq!(first.capacity.as_ref().unwrap()["pods"].0, "110");
-        assert_eq!(first.node_info.as_ref().unwrap().container_runtime_version, "hollow://0.1.0");
+        assert_eq!(
+            first.node_info.as_ref().unwrap().container_runtime_version,
+            "hollow://0.1.0"
+        );
 
         // The lifecycle controller marked it Unknown and added its own condition.
         let mut seen = first.clone();
@@ -407,10 +451,19 @@ mod tests {
         let later = t0 + Duration::from_secs(100);
         let next = desired_status(&config, "hollow://0.1.0", Some(&seen), later);
         assert!(differs(&seen, &next));
-        let ready = next.conditions.iter().flatten().find(|c| c.type_ == "Ready").unwrap();
+        let ready = next
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
         assert_eq!(ready.status, "True");
         assert_eq!(ready.last_transition_time, Some(time(later)));
-        assert!(next.conditions.iter().flatten().any(|c| c.type_ == "NetworkUnavailable"));
+        assert!(next
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "NetworkUnavailable"));
         // Unchanged: nothing to post.
         let again = desired_status(&config, "hollow://0.1.0", Some(&first), later);
         assert!(!differs(&first, &again));
@@ -423,7 +476,9 @@ mod tests {
     #[test]
     fn default_labels() {
         let mut config = NodeConfig::hollow("h1", "10.0.0.1");
-        config.labels.insert("topology.kubernetes.io/zone".into(), "a".into());
+        config
+            .labels
+            .insert("topology.kubernetes.io/zone".into(), "a".into());
         let labels = node_labels(&config);
         assert_eq!(labels["kubernetes.io/hostname"], "h1");
         assert_eq!(labels["kubernetes.io/os"], "linux");

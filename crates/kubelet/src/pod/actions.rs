@@ -220,9 +220,11 @@ pub fn compute_pod_actions(
                 }
                 Some(st) if st.state == ContainerState::Running => {
                     if unhealthy.contains(&c.name) {
-                        actions
-                            .kill
-                            .push((st.id.clone(), c.name.clone(), KillReason::Unhealthy(c.name.clone())));
+                        actions.kill.push((
+                            st.id.clone(),
+                            c.name.clone(),
+                            KillReason::Unhealthy(c.name.clone()),
+                        ));
                     }
                     if !started(&c.name) {
                         initialized = false;
@@ -290,9 +292,11 @@ pub fn compute_pod_actions(
             Some(st) if st.state == ContainerState::Running => {
                 all_done = false;
                 if unhealthy.contains(&c.name) {
-                    actions
-                        .kill
-                        .push((st.id.clone(), c.name.clone(), KillReason::Unhealthy(c.name.clone())));
+                    actions.kill.push((
+                        st.id.clone(),
+                        c.name.clone(),
+                        KillReason::Unhealthy(c.name.clone()),
+                    ));
                 }
             }
             Some(st) if st.state == ContainerState::Exited => {
@@ -335,7 +339,12 @@ mod tests {
         }
     }
 
-    fn container(name: &str, state: ContainerState, exit_code: i32, attempt: u32) -> ContainerStatus {
+    fn container(
+        name: &str,
+        state: ContainerState,
+        exit_code: i32,
+        attempt: u32,
+    ) -> ContainerStatus {
         ContainerStatus {
             id: format!("{name}-{attempt}"),
             sandbox_id: "s".into(),
@@ -344,7 +353,11 @@ mod tests {
             state,
             created_at: 1,
             started_at: 1_000_000_000,
-            finished_at: if state == ContainerState::Exited { 2_000_000_000 } else { 0 },
+            finished_at: if state == ContainerState::Exited {
+                2_000_000_000
+            } else {
+                0
+            },
             exit_code,
             image: "busybox".into(),
             image_ref: String::new(),
@@ -385,12 +398,18 @@ mod tests {
             "containers": [{"name": "a"}, {"name": "b"}]}));
         let mut pod = RuntimePod::new(Some(sandbox()), vec![]);
         assert_eq!(names(&decide(&s, &pod, &Backoff::default(), 10)), ["i1"]);
-        pod.latest.insert("i1".into(), container("i1", ContainerState::Running, 0, 0));
+        pod.latest
+            .insert("i1".into(), container("i1", ContainerState::Running, 0, 0));
         assert!(names(&decide(&s, &pod, &Backoff::default(), 10)).is_empty());
-        pod.latest.insert("i1".into(), container("i1", ContainerState::Exited, 0, 0));
+        pod.latest
+            .insert("i1".into(), container("i1", ContainerState::Exited, 0, 0));
         assert_eq!(names(&decide(&s, &pod, &Backoff::default(), 10)), ["i2"]);
-        pod.latest.insert("i2".into(), container("i2", ContainerState::Exited, 0, 0));
-        assert_eq!(names(&decide(&s, &pod, &Backoff::default(), 10)), ["a", "b"]);
+        pod.latest
+            .insert("i2".into(), container("i2", ContainerState::Exited, 0, 0));
+        assert_eq!(
+            names(&decide(&s, &pod, &Backoff::default(), 10)),
+            ["a", "b"]
+        );
     }
 
     #[test]
@@ -400,11 +419,26 @@ mod tests {
             "containers": [{"name": "a"}]}));
         let mut pod = RuntimePod::new(Some(sandbox()), vec![]);
         assert_eq!(names(&decide(&s, &pod, &Backoff::default(), 10)), ["side"]);
-        pod.latest.insert("side".into(), container("side", ContainerState::Running, 0, 0));
-        let not_started = compute_pod_actions("uid", &s, &pod, &HashSet::new(), &|_| false, &Backoff::default(), SystemTime::now());
-        assert!(not_started.start.is_empty(), "waits for the sidecar's startup probe");
+        pod.latest.insert(
+            "side".into(),
+            container("side", ContainerState::Running, 0, 0),
+        );
+        let not_started = compute_pod_actions(
+            "uid",
+            &s,
+            &pod,
+            &HashSet::new(),
+            &|_| false,
+            &Backoff::default(),
+            SystemTime::now(),
+        );
+        assert!(
+            not_started.start.is_empty(),
+            "waits for the sidecar's startup probe"
+        );
         assert_eq!(names(&decide(&s, &pod, &Backoff::default(), 10)), ["i"]);
-        pod.latest.insert("i".into(), container("i", ContainerState::Exited, 0, 0));
+        pod.latest
+            .insert("i".into(), container("i", ContainerState::Exited, 0, 0));
         assert_eq!(names(&decide(&s, &pod, &Backoff::default(), 10)), ["a"]);
     }
 
@@ -414,7 +448,8 @@ mod tests {
             "restartPolicy": "Never",
             "initContainers": [{"name": "i"}], "containers": [{"name": "a"}]}));
         let mut pod = RuntimePod::new(Some(sandbox()), vec![]);
-        pod.latest.insert("i".into(), container("i", ContainerState::Exited, 1, 0));
+        pod.latest
+            .insert("i".into(), container("i", ContainerState::Exited, 1, 0));
         let a = decide(&s, &pod, &Backoff::default(), 10);
         assert!(a.terminal && a.kill_pod && a.start.is_empty());
         s.restart_policy = Some("OnFailure".into());
@@ -427,7 +462,8 @@ mod tests {
     fn restart_policy_decides_which_exits_restart() {
         let pod_with = |code| {
             let mut pod = RuntimePod::new(Some(sandbox()), vec![]);
-            pod.latest.insert("a".into(), container("a", ContainerState::Exited, code, 0));
+            pod.latest
+                .insert("a".into(), container("a", ContainerState::Exited, code, 0));
             pod
         };
         for (policy, code, restarts) in [
@@ -438,7 +474,8 @@ mod tests {
             ("Never", 1, false),
             ("Never", 0, false),
         ] {
-            let s = spec(serde_json::json!({"restartPolicy": policy, "containers": [{"name": "a"}]}));
+            let s =
+                spec(serde_json::json!({"restartPolicy": policy, "containers": [{"name": "a"}]}));
             let a = decide(&s, &pod_with(code), &Backoff::default(), 10);
             assert_eq!(!a.start.is_empty(), restarts, "{policy} exit {code}");
             assert_eq!(a.terminal, !restarts, "{policy} exit {code}");
@@ -449,7 +486,8 @@ mod tests {
     fn crash_loop_back_off_doubles_from_10s_to_5_minutes() {
         let s = spec(serde_json::json!({"containers": [{"name": "a"}]}));
         let mut pod = RuntimePod::new(Some(sandbox()), vec![]);
-        pod.latest.insert("a".into(), container("a", ContainerState::Exited, 1, 0));
+        pod.latest
+            .insert("a".into(), container("a", ContainerState::Exited, 1, 0));
         let mut backoff = Backoff::default();
         // The first crash restarts at once.
         let a = decide(&s, &pod, &backoff, 2);
@@ -473,18 +511,41 @@ mod tests {
     fn an_unhealthy_container_is_killed_and_a_finished_pod_stops() {
         let s = spec(serde_json::json!({"containers": [{"name": "a"}]}));
         let mut pod = RuntimePod::new(Some(sandbox()), vec![]);
-        pod.latest.insert("a".into(), container("a", ContainerState::Running, 0, 0));
+        pod.latest
+            .insert("a".into(), container("a", ContainerState::Running, 0, 0));
         let unhealthy: HashSet<String> = ["a".to_string()].into();
-        let a = compute_pod_actions("uid", &s, &pod, &unhealthy, &|_| true, &Backoff::default(), SystemTime::now());
-        assert_eq!(a.kill, [("a-0".to_string(), "a".to_string(), KillReason::Unhealthy("a".into()))]);
+        let a = compute_pod_actions(
+            "uid",
+            &s,
+            &pod,
+            &unhealthy,
+            &|_| true,
+            &Backoff::default(),
+            SystemTime::now(),
+        );
+        assert_eq!(
+            a.kill,
+            [(
+                "a-0".to_string(),
+                "a".to_string(),
+                KillReason::Unhealthy("a".into())
+            )]
+        );
 
         let s = spec(serde_json::json!({"restartPolicy": "OnFailure",
             "initContainers": [{"name": "side", "restartPolicy": "Always"}],
             "containers": [{"name": "a"}]}));
-        pod.latest.insert("side".into(), container("side", ContainerState::Running, 0, 0));
-        pod.latest.insert("a".into(), container("a", ContainerState::Exited, 0, 0));
+        pod.latest.insert(
+            "side".into(),
+            container("side", ContainerState::Running, 0, 0),
+        );
+        pod.latest
+            .insert("a".into(), container("a", ContainerState::Exited, 0, 0));
         let a = decide(&s, &pod, &Backoff::default(), 10);
-        assert!(a.terminal && a.kill_pod, "sidecars do not keep a finished pod alive");
+        assert!(
+            a.terminal && a.kill_pod,
+            "sidecars do not keep a finished pod alive"
+        );
     }
 
     #[test]
@@ -493,7 +554,8 @@ mod tests {
         let mut sb = sandbox();
         sb.state = SandboxState::NotReady;
         let mut pod = RuntimePod::new(Some(sb), vec![]);
-        pod.latest.insert("a".into(), container("a", ContainerState::Exited, 0, 0));
+        pod.latest
+            .insert("a".into(), container("a", ContainerState::Exited, 0, 0));
         let a = decide(&s, &pod, &Backoff::default(), 10);
         assert!(a.kill_pod && a.create_sandbox);
         let s = spec(serde_json::json!({"restartPolicy": "Never", "containers": [{"name": "a"}]}));

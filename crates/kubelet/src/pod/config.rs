@@ -55,7 +55,10 @@ pub fn sandbox_config(pod: &Pod, attempt: u32) -> SandboxConfig {
 /// The container configuration for attempt `attempt` of `container`.
 pub fn container_config(pod: &Pod, container: &Container, attempt: u32) -> ContainerConfig {
     let mut labels = BTreeMap::new();
-    labels.insert("io.kubernetes.container.name".into(), container.name.clone());
+    labels.insert(
+        "io.kubernetes.container.name".into(),
+        container.name.clone(),
+    );
     labels.insert(
         "io.kubernetes.pod.uid".into(),
         pod.metadata.uid.clone().unwrap_or_default(),

@@ -136,8 +136,13 @@ impl ContainerProbes {
     /// The liveness or startup probe has failed: the container must be restarted.
     pub fn unhealthy(&self) -> Option<String> {
         for w in &self.workers {
-            if w.result == Some(false) && matches!(w.kind, ProbeKind::Liveness | ProbeKind::Startup) {
-                let kind = if w.kind == ProbeKind::Liveness { "liveness" } else { "startup" };
+            if w.result == Some(false) && matches!(w.kind, ProbeKind::Liveness | ProbeKind::Startup)
+            {
+                let kind = if w.kind == ProbeKind::Liveness {
+                    "liveness"
+                } else {
+                    "startup"
+                };
                 return Some(format!("Container failed {kind} probe, will be restarted"));
             }
         }
@@ -204,21 +209,33 @@ async fn run_probe(probe: &Probe, target: &ProbeTarget<'_>) -> bool {
     let attempt = async {
         if let Some(tcp) = &probe.tcp_socket {
             let port = port_number(&tcp.port, target.container)?;
-            let host = tcp.host.clone().unwrap_or_else(|| target.pod_ip.to_string());
-            tokio::net::TcpStream::connect((host.as_str(), port)).await.ok()?;
+            let host = tcp
+                .host
+                .clone()
+                .unwrap_or_else(|| target.pod_ip.to_string());
+            tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .ok()?;
             return Some(true);
         }
         if let Some(http) = &probe.http_get {
             let port = port_number(&http.port, target.container)?;
-            let host = http.host.clone().unwrap_or_else(|| target.pod_ip.to_string());
+            let host = http
+                .host
+                .clone()
+                .unwrap_or_else(|| target.pod_ip.to_string());
             let path = http.path.clone().unwrap_or_else(|| "/".into());
             if http.scheme.as_deref() == Some("HTTPS") {
                 // Upstream skips certificate checks for HTTPS probes; without a TLS
                 // client here, a completed TCP handshake is the signal.
-                tokio::net::TcpStream::connect((host.as_str(), port)).await.ok()?;
+                tokio::net::TcpStream::connect((host.as_str(), port))
+                    .await
+                    .ok()?;
                 return Some(true);
             }
-            let mut stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.ok()?;
+            let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .ok()?;
             let mut request = format!(
                 "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n"
             );
@@ -237,7 +254,9 @@ async fn run_probe(probe: &Probe, target: &ProbeTarget<'_>) -> bool {
             // The gRPC health protocol needs an HTTP/2 client; a connection that opens is
             // taken as serving (documented limitation).
             let port = u16::try_from(grpc.port).ok()?;
-            tokio::net::TcpStream::connect((target.pod_ip, port)).await.ok()?;
+            tokio::net::TcpStream::connect((target.pod_ip, port))
+                .await
+                .ok()?;
             return Some(true);
         }
         None
@@ -262,12 +281,22 @@ mod tests {
         let rt = HollowRuntime::new(HollowOptions::default());
         let t0 = Instant::now();
         let mut probes = ContainerProbes::new(&c, "missing", t0);
-        let target = ProbeTarget { runtime: &rt, container_id: "missing", pod_ip: "", network: false, container: None };
+        let target = ProbeTarget {
+            runtime: &rt,
+            container_id: "missing",
+            pod_ip: "",
+            network: false,
+            container: None,
+        };
         // The exec fails (no such container): not started, not ready.
         let next = probes.run_due(&target, t0).await.unwrap();
         assert_eq!(next, t0 + Duration::from_secs(1));
         assert!(!probes.started() && !probes.ready());
-        assert_eq!(probes.unhealthy(), None, "one failure is below the threshold of 3");
+        assert_eq!(
+            probes.unhealthy(),
+            None,
+            "one failure is below the threshold of 3"
+        );
         probes.run_due(&target, t0 + Duration::from_secs(1)).await;
         probes.run_due(&target, t0 + Duration::from_secs(2)).await;
         assert_eq!(
@@ -283,8 +312,17 @@ mod tests {
         let rt = HollowRuntime::new(HollowOptions::default());
         let t0 = Instant::now();
         let mut probes = ContainerProbes::new(&c, "x", t0);
-        let target = ProbeTarget { runtime: &rt, container_id: "x", pod_ip: "10.42.0.2", network: false, container: None };
-        assert_eq!(probes.run_due(&target, t0).await, Some(t0 + Duration::from_secs(5)));
+        let target = ProbeTarget {
+            runtime: &rt,
+            container_id: "x",
+            pod_ip: "10.42.0.2",
+            network: false,
+            container: None,
+        };
+        assert_eq!(
+            probes.run_due(&target, t0).await,
+            Some(t0 + Duration::from_secs(5))
+        );
         assert!(!probes.ready(), "not ready before the initial delay");
         probes.run_due(&target, t0 + Duration::from_secs(5)).await;
         assert!(!probes.ready(), "one success of two");
@@ -302,16 +340,50 @@ mod tests {
                 let mut buf = [0u8; 512];
                 let n = s.read(&mut buf).await.unwrap();
                 let ok = String::from_utf8_lossy(&buf[..n]).starts_with("GET /ok ");
-                let reply = if ok { "HTTP/1.1 200 OK\r\n\r\n" } else { "HTTP/1.1 500 Oops\r\n\r\n" };
+                let reply = if ok {
+                    "HTTP/1.1 200 OK\r\n\r\n"
+                } else {
+                    "HTTP/1.1 500 Oops\r\n\r\n"
+                };
                 let _ = s.write_all(reply.as_bytes()).await;
             }
         });
         let rt = HollowRuntime::new(HollowOptions::default());
-        let target = ProbeTarget { runtime: &rt, container_id: "x", pod_ip: "127.0.0.1", network: true, container: None };
+        let target = ProbeTarget {
+            runtime: &rt,
+            container_id: "x",
+            pod_ip: "127.0.0.1",
+            network: true,
+            container: None,
+        };
         let probe = |json| serde_json::from_value::<Probe>(json).unwrap();
-        assert!(run_probe(&probe(serde_json::json!({"tcpSocket": {"port": port}})), &target).await);
-        assert!(run_probe(&probe(serde_json::json!({"httpGet": {"port": port, "path": "/ok"}})), &target).await);
-        assert!(!run_probe(&probe(serde_json::json!({"httpGet": {"port": port, "path": "/bad"}})), &target).await);
-        assert!(!run_probe(&probe(serde_json::json!({"tcpSocket": {"port": 1}})), &target).await);
+        assert!(
+            run_probe(
+                &probe(serde_json::json!({"tcpSocket": {"port": port}})),
+                &target
+            )
+            .await
+        );
+        assert!(
+            run_probe(
+                &probe(serde_json::json!({"httpGet": {"port": port, "path": "/ok"}})),
+                &target
+            )
+            .await
+        );
+        assert!(
+            !run_probe(
+                &probe(serde_json::json!({"httpGet": {"port": port, "path": "/bad"}})),
+                &target
+            )
+            .await
+        );
+        assert!(
+            !run_probe(
+                &probe(serde_json::json!({"tcpSocket": {"port": 1}})),
+                &target
+            )
+            .await
+        );
     }
 }

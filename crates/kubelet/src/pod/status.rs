@@ -4,13 +4,13 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
-use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState as ApiState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, HostIP, Pod, PodCondition,
-    PodIP, PodStatus,
+    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, HostIP, Pod, PodCondition, PodIP,
+    PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 
 use super::actions::{is_sidecar, RuntimePod};
 use crate::runtime::{ContainerState, ContainerStatus, SandboxState};
@@ -54,9 +54,8 @@ pub fn time(at: SystemTime) -> Time {
 }
 
 fn nanos_time(nanos: i64) -> Option<Time> {
-    (nanos > 0).then(|| {
-        time(SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos as u64))
-    })
+    (nanos > 0)
+        .then(|| time(SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos as u64)))
 }
 
 fn terminated(st: &ContainerStatus, runtime_name: &str) -> ContainerStateTerminated {
@@ -152,7 +151,12 @@ fn container_status(
 }
 
 /// Upstream `getPhase`.
-fn phase(pod: &Pod, init: &[ApiContainerStatus], app: &[ApiContainerStatus], terminal: bool) -> &'static str {
+fn phase(
+    pod: &Pod,
+    init: &[ApiContainerStatus],
+    app: &[ApiContainerStatus],
+    terminal: bool,
+) -> &'static str {
     let spec = pod.spec.as_ref();
     let policy = spec
         .and_then(|s| s.restart_policy.as_deref())
@@ -194,7 +198,12 @@ fn phase(pod: &Pod, init: &[ApiContainerStatus], app: &[ApiContainerStatus], ter
                 succeeded += 1;
             }
         } else if state.waiting.is_some() {
-            if st.last_state.as_ref().and_then(|l| l.terminated.as_ref()).is_some() {
+            if st
+                .last_state
+                .as_ref()
+                .and_then(|l| l.terminated.as_ref())
+                .is_some()
+            {
                 stopped += 1;
             } else {
                 waiting += 1;
@@ -217,7 +226,11 @@ fn phase(pod: &Pod, init: &[ApiContainerStatus], app: &[ApiContainerStatus], ter
     }
     if running == 0 && stopped > 0 && unknown == 0 {
         if terminal {
-            return if stopped == succeeded { "Succeeded" } else { "Failed" };
+            return if stopped == succeeded {
+                "Succeeded"
+            } else {
+                "Failed"
+            };
         }
         if policy == "Always" {
             return "Running";
@@ -269,7 +282,11 @@ pub fn compute_pod_status(pod: &Pod, inputs: &StatusInputs) -> PodStatus {
         .map(|(c, _)| c.name.as_str())
         .collect();
     let initialized = incomplete_init.is_empty();
-    let app_default = if initialized { "ContainerCreating" } else { "PodInitializing" };
+    let app_default = if initialized {
+        "ContainerCreating"
+    } else {
+        "PodInitializing"
+    };
     let app: Vec<ApiContainerStatus> = spec
         .containers
         .iter()
@@ -291,7 +308,12 @@ pub fn compute_pod_status(pod: &Pod, inputs: &StatusInputs) -> PodStatus {
     unready.extend(app.iter().filter(|st| !st.ready).map(|st| st.name.as_str()));
 
     let completed = phase == "Succeeded" || phase == "Failed";
-    let mut conditions = vec![condition("PodReadyToStartContainers", sandbox_ready, None, None)];
+    let mut conditions = vec![condition(
+        "PodReadyToStartContainers",
+        sandbox_ready,
+        None,
+        None,
+    )];
     conditions.push(if completed && phase == "Succeeded" {
         condition("Initialized", true, Some("PodCompleted"), None)
     } else if initialized {
@@ -301,7 +323,10 @@ pub fn compute_pod_status(pod: &Pod, inputs: &StatusInputs) -> PodStatus {
             "Initialized",
             false,
             Some("ContainersNotInitialized"),
-            Some(format!("containers with incomplete status: [{}]", incomplete_init.join(" "))),
+            Some(format!(
+                "containers with incomplete status: [{}]",
+                incomplete_init.join(" ")
+            )),
         )
     });
     let ready = |kind: &str| {
@@ -314,7 +339,10 @@ pub fn compute_pod_status(pod: &Pod, inputs: &StatusInputs) -> PodStatus {
                 kind,
                 false,
                 Some("ContainersNotReady"),
-                Some(format!("containers with unready status: [{}]", unready.join(" "))),
+                Some(format!(
+                    "containers with unready status: [{}]",
+                    unready.join(" ")
+                )),
             )
         }
     };
@@ -433,7 +461,11 @@ mod tests {
                     state,
                     created_at: 1,
                     started_at: 1_700_000_000_000_000_000,
-                    finished_at: if state == ContainerState::Exited { 1_700_000_010_000_000_000 } else { 0 },
+                    finished_at: if state == ContainerState::Exited {
+                        1_700_000_010_000_000_000
+                    } else {
+                        0
+                    },
                     exit_code,
                     image: "busybox".into(),
                     image_ref: "sha256:1".into(),
@@ -447,10 +479,18 @@ mod tests {
         r
     }
 
-    fn status(p: &Pod, r: &RuntimePod, ready: &[&str], backoff: &[(&str, &str)], terminal: bool) -> serde_json::Value {
+    fn status(
+        p: &Pod,
+        r: &RuntimePod,
+        ready: &[&str],
+        backoff: &[(&str, &str)],
+        terminal: bool,
+    ) -> serde_json::Value {
         let ready: HashSet<String> = ready.iter().map(|s| s.to_string()).collect();
-        let backoff: HashMap<String, String> =
-            backoff.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let backoff: HashMap<String, String> = backoff
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         let inputs = StatusInputs {
             runtime: r,
             ready: &ready,
@@ -465,14 +505,28 @@ mod tests {
     }
 
     fn cond(s: &serde_json::Value, kind: &str) -> (String, String) {
-        let c = s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == kind).unwrap();
-        (c["status"].as_str().unwrap().into(), c["reason"].as_str().unwrap_or("").into())
+        let c = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == kind)
+            .unwrap();
+        (
+            c["status"].as_str().unwrap().into(),
+            c["reason"].as_str().unwrap_or("").into(),
+        )
     }
 
     #[test]
     fn a_running_ready_pod() {
         let p = pod(serde_json::json!({"containers": [{"name": "a", "image": "busybox"}]}));
-        let s = status(&p, &rt(Some(ContainerState::Running), 0), &["a"], &[], false);
+        let s = status(
+            &p,
+            &rt(Some(ContainerState::Running), 0),
+            &["a"],
+            &[],
+            false,
+        );
         assert_eq!(s["phase"], "Running");
         assert_eq!(s["podIP"], "10.42.1.5");
         assert_eq!(s["podIPs"][0]["ip"], "10.42.1.5");
@@ -480,52 +534,115 @@ mod tests {
         assert_eq!(s["qosClass"], "BestEffort");
         assert_eq!(s["containerStatuses"][0]["containerID"], "hollow://cid");
         assert!(s["containerStatuses"][0]["state"]["running"]["startedAt"].is_string());
-        for kind in ["PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled"] {
+        for kind in [
+            "PodReadyToStartContainers",
+            "Initialized",
+            "ContainersReady",
+            "Ready",
+            "PodScheduled",
+        ] {
             assert_eq!(cond(&s, kind).0, "True", "{kind}");
         }
         // The scheduler's condition keeps its time.
-        let scheduled = s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "PodScheduled").unwrap();
+        let scheduled = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "PodScheduled")
+            .unwrap();
         assert_eq!(scheduled["lastTransitionTime"], "2026-01-01T00:00:00Z");
     }
 
     #[test]
     fn waiting_reasons_and_not_ready_conditions() {
-        let p = pod(serde_json::json!({"initContainers": [{"name": "i", "image": "x"}],
-            "containers": [{"name": "a", "image": "busybox"}]}));
+        let p = pod(
+            serde_json::json!({"initContainers": [{"name": "i", "image": "x"}],
+            "containers": [{"name": "a", "image": "busybox"}]}),
+        );
         let s = status(&p, &rt(None, 0), &[], &[], false);
         assert_eq!(s["phase"], "Pending");
-        assert_eq!(s["initContainerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing");
-        assert_eq!(s["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing");
-        assert_eq!(cond(&s, "Initialized"), ("False".into(), "ContainersNotInitialized".into()));
-        assert_eq!(cond(&s, "Ready"), ("False".into(), "ContainersNotReady".into()));
-        let msg = s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Initialized").unwrap()["message"].clone();
+        assert_eq!(
+            s["initContainerStatuses"][0]["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
+        assert_eq!(
+            cond(&s, "Initialized"),
+            ("False".into(), "ContainersNotInitialized".into())
+        );
+        assert_eq!(
+            cond(&s, "Ready"),
+            ("False".into(), "ContainersNotReady".into())
+        );
+        let msg = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Initialized")
+            .unwrap()["message"]
+            .clone();
         assert_eq!(msg, "containers with incomplete status: [i]");
 
         let p = pod(serde_json::json!({"containers": [{"name": "a", "image": "busybox"}]}));
         let s = status(&p, &rt(None, 0), &[], &[], false);
-        assert_eq!(s["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating");
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ContainerCreating"
+        );
         let s = status(&p, &rt(Some(ContainerState::Running), 0), &[], &[], false);
-        assert_eq!(cond(&s, "ContainersReady"), ("False".into(), "ContainersNotReady".into()));
+        assert_eq!(
+            cond(&s, "ContainersReady"),
+            ("False".into(), "ContainersNotReady".into())
+        );
     }
 
     #[test]
     fn crash_loop_and_completion() {
         let p = pod(serde_json::json!({"containers": [{"name": "a", "image": "busybox"}]}));
         let msg = "back-off 10s restarting failed container=a pod=p_default(u)";
-        let s = status(&p, &rt(Some(ContainerState::Exited), 1), &[], &[("a", msg)], false);
+        let s = status(
+            &p,
+            &rt(Some(ContainerState::Exited), 1),
+            &[],
+            &[("a", msg)],
+            false,
+        );
         assert_eq!(s["phase"], "Running");
-        assert_eq!(s["containerStatuses"][0]["state"]["waiting"]["reason"], "CrashLoopBackOff");
-        assert_eq!(s["containerStatuses"][0]["state"]["waiting"]["message"], msg);
-        assert_eq!(s["containerStatuses"][0]["lastState"]["terminated"]["reason"], "Error");
-        assert_eq!(s["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 1);
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "CrashLoopBackOff"
+        );
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["waiting"]["message"],
+            msg
+        );
+        assert_eq!(
+            s["containerStatuses"][0]["lastState"]["terminated"]["reason"],
+            "Error"
+        );
+        assert_eq!(
+            s["containerStatuses"][0]["lastState"]["terminated"]["exitCode"],
+            1
+        );
 
-        let p = pod(serde_json::json!({"restartPolicy": "Never", "containers": [{"name": "a", "image": "busybox"}]}));
+        let p = pod(
+            serde_json::json!({"restartPolicy": "Never", "containers": [{"name": "a", "image": "busybox"}]}),
+        );
         let s = status(&p, &rt(Some(ContainerState::Exited), 0), &[], &[], true);
         assert_eq!(s["phase"], "Succeeded");
-        assert_eq!(s["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
         assert_eq!(cond(&s, "Ready"), ("False".into(), "PodCompleted".into()));
         let s = status(&p, &rt(Some(ContainerState::Exited), 2), &[], &[], true);
         assert_eq!(s["phase"], "Failed");
-        assert_eq!(s["containerStatuses"][0]["state"]["terminated"]["reason"], "Error");
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Error"
+        );
     }
 }

@@ -265,12 +265,18 @@ impl Worker {
                 started: &started,
                 backoff: &backoff,
                 host_ip: &self.node.host_ip,
-                runtime_name: self.node.runtime_name.get().map(String::as_str).unwrap_or(""),
+                runtime_name: self
+                    .node
+                    .runtime_name
+                    .get()
+                    .map(String::as_str)
+                    .unwrap_or(""),
                 terminal: self.finished,
                 now: SystemTime::now(),
             },
         );
-        self.write_status(pod, serde_json::to_value(&status)?).await?;
+        self.write_status(pod, serde_json::to_value(&status)?)
+            .await?;
 
         if self.finished {
             return Ok(None);
@@ -284,8 +290,14 @@ impl Worker {
             let left = until.duration_since(SystemTime::now()).unwrap_or_default();
             soon(Instant::now() + left);
         }
-        let settling = rt.sandbox.as_ref().is_none_or(|s| s.state != SandboxState::Ready)
-            || rt.latest.values().any(|c| c.state == ContainerState::Created)
+        let settling = rt
+            .sandbox
+            .as_ref()
+            .is_none_or(|s| s.state != SandboxState::Ready)
+            || rt
+                .latest
+                .values()
+                .any(|c| c.state == ContainerState::Created)
             || rt.latest.len() < spec.containers.len()
             || !actions.start.is_empty();
         if settling {
@@ -324,7 +336,9 @@ impl Worker {
         }
         for (id, name, _) in &actions.kill {
             tracing::debug!(pod = %pod_name(pod), container = %name, "container failed its liveness probe; restarting");
-            runtime.stop_container(id, grace.max(MIN_KILL_GRACE)).await?;
+            runtime
+                .stop_container(id, grace.max(MIN_KILL_GRACE))
+                .await?;
             self.probes.remove(name);
             acted = true;
         }
@@ -337,7 +351,8 @@ impl Worker {
                 continue;
             };
             if let Some(finished) = start.replaces_finished {
-                self.backoff.next(&backoff_key(&self.uid, &start.name), finished);
+                self.backoff
+                    .next(&backoff_key(&self.uid, &start.name), finished);
             }
             // Keep the replaced container (for lastState), drop older ones.
             if let Some(c) = rt.previous.get(&start.name) {
@@ -348,7 +363,9 @@ impl Worker {
                 runtime.pull_image(&image).await?;
             }
             let config = container_config(pod, container, start.attempt);
-            let id = runtime.create_container(&sandbox_id, &config, &sandbox).await?;
+            let id = runtime
+                .create_container(&sandbox_id, &config, &sandbox)
+                .await?;
             runtime.start_container(&id).await?;
             acted = true;
             if start.init && !super::actions::is_sidecar(container) {
@@ -378,7 +395,8 @@ impl Worker {
                 async move {
                     if let (true, Some(cmd)) = (hooks, pre_stop) {
                         let left = deadline.saturating_duration_since(Instant::now());
-                        let _ = tokio::time::timeout(left, runtime.exec_sync(&id, &cmd, left)).await;
+                        let _ =
+                            tokio::time::timeout(left, runtime.exec_sync(&id, &cmd, left)).await;
                     }
                     let left = deadline
                         .saturating_duration_since(Instant::now())
@@ -421,7 +439,12 @@ impl Worker {
                 started: &HashSet::new(),
                 backoff: &HashMap::new(),
                 host_ip: &self.node.host_ip,
-                runtime_name: self.node.runtime_name.get().map(String::as_str).unwrap_or(""),
+                runtime_name: self
+                    .node
+                    .runtime_name
+                    .get()
+                    .map(String::as_str)
+                    .unwrap_or(""),
                 terminal: true,
                 now: SystemTime::now(),
             },
