@@ -105,6 +105,8 @@ pub struct TestServer {
     log_path: PathBuf,
     /// Extra `k8rs server` flags, kept for [`restart`](TestServer::restart).
     extra: Vec<String>,
+    /// Extra environment of the server process, kept for restarts.
+    env: Vec<(String, String)>,
 }
 
 impl TestServer {
@@ -115,10 +117,16 @@ impl TestServer {
 
     /// Like [`start`](TestServer::start) with extra `k8rs server` flags (e.g. `--store etcd`).
     pub fn start_with_args(extra: &[&str]) -> TestServer {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// Like [`start_with_args`](TestServer::start_with_args) with extra environment
+    /// variables for the server process (e.g. `K8RS_NODE_MONITOR_GRACE_PERIOD`).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestServer {
         let binary = k8rs_binary();
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(&binary, extra) {
+            match Self::try_start(&binary, extra, env) {
                 Ok(server) => return server,
                 // Another process may grab the port between our probe and the server's
                 // bind; that shows as an early exit. A server that hangs is not retried.
@@ -131,7 +139,11 @@ impl TestServer {
         panic!("k8rs server did not become ready: {last_failure}");
     }
 
-    fn try_start(binary: &Path, extra: &[&str]) -> Result<TestServer, StartFailure> {
+    fn try_start(
+        binary: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, StartFailure> {
         let data_dir = tempfile::Builder::new()
             .prefix("k8rs-e2e-data-")
             .tempdir()
@@ -156,6 +168,7 @@ impl TestServer {
             .args(["--bind-address", "127.0.0.1", "--secure-port"])
             .arg(port.to_string())
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_for_stdout)
             .stderr(log)
@@ -168,6 +181,10 @@ impl TestServer {
             client_dir,
             log_path,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         match server.wait_ready() {
             Ok(()) => Ok(server),
@@ -251,6 +268,7 @@ impl TestServer {
             .args(["--bind-address", "127.0.0.1", "--secure-port"])
             .arg(self.port.to_string())
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log_for_stdout)
             .stderr(log)
@@ -261,6 +279,34 @@ impl TestServer {
                 "k8rs server did not come back after a restart: {reason}\n--- server log ---\n{}",
                 self.log()
             );
+        }
+    }
+
+    /// Starts another `k8rs` command against this server in the background (e.g.
+    /// `hollow --nodes 10`); `--kubeconfig` with the admin kubeconfig is appended. The
+    /// process is killed when the handle is dropped; its output goes to a log file.
+    pub fn spawn_k8rs(&self, args: &[&str]) -> K8rsProcess {
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log_path = self
+            .client_dir
+            .path()
+            .join(format!("k8rs-{}-{n}.log", args.first().unwrap_or(&"cmd")));
+        let log = File::create(&log_path).expect("cannot create the process log");
+        let log_for_stdout = log.try_clone().expect("cannot clone the process log");
+        let child = Command::new(k8rs_binary())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .stdin(Stdio::null())
+            .stdout(log_for_stdout)
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run k8rs {}: {e}", args.join(" ")));
+        K8rsProcess {
+            child,
+            description: format!("k8rs {}", args.join(" ")),
+            log_path,
         }
     }
 
@@ -329,6 +375,67 @@ impl Drop for TestServer {
                 self.port,
                 self.log()
             );
+        }
+    }
+}
+
+/// A `k8rs` process started by [`TestServer::spawn_k8rs`]; killed when dropped, its
+/// log printed if the test is failing.
+pub struct K8rsProcess {
+    child: Child,
+    description: String,
+    log_path: PathBuf,
+}
+
+impl K8rsProcess {
+    /// Everything it has printed so far.
+    pub fn log(&self) -> String {
+        read_lossy(&self.log_path)
+    }
+
+    /// Kills it (SIGKILL, like a crashed node) and waits for it to end.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for K8rsProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} log ---\n{}--- end of log ---",
+                self.description,
+                self.log()
+            );
+        }
+    }
+}
+
+/// Polls `check` every 250 ms until it returns `Ok`, or panics after `timeout` naming
+/// `what` and the last `Err` it gave.
+pub fn wait_until<T>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!(
+                    "timed out after {}s waiting for {what}; last seen: {last}",
+                    timeout.as_secs()
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
     }
 }
@@ -572,17 +679,40 @@ impl Invocation<'_> {
     }
 }
 
-/// Polls `check` every 100 ms until it returns `Some`, for what controllers do in the
-/// background; panics naming `what` (and the last observation) after `timeout`.
+/// What an [`eventually`] check returns: `Some`/`Ok` when done; `None` or `Err(last
+/// observation)` to keep polling.
+pub trait Observation {
+    /// The value a finished check yields.
+    type Output;
+    /// `Ok` when done, else the last observation for the timeout message.
+    fn into_result(self) -> Result<Self::Output, String>;
+}
+
+impl<T> Observation for Option<T> {
+    type Output = T;
+    fn into_result(self) -> Result<T, String> {
+        self.ok_or_else(|| "not yet".to_string())
+    }
+}
+
+impl<T> Observation for Result<T, String> {
+    type Output = T;
+    fn into_result(self) -> Result<T, String> {
+        self
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`/`Ok`, for what controllers do in
+/// the background; panics naming `what` (and the last observation) after `timeout`.
 #[track_caller]
-pub fn eventually<T>(
+pub fn eventually<O: Observation>(
     timeout: Duration,
     what: &str,
-    mut check: impl FnMut() -> Result<T, String>,
-) -> T {
+    mut check: impl FnMut() -> O,
+) -> O::Output {
     let deadline = Instant::now() + timeout;
     loop {
-        match check() {
+        match check().into_result() {
             Ok(value) => return value,
             Err(last) if Instant::now() >= deadline => {
                 panic!(
@@ -779,21 +909,6 @@ pub fn rfc3339_now() -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, panicking with `what` after `timeout`.
-pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Starts a fresh server and runs `test` with the given kubectl version against it.

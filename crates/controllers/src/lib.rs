@@ -14,8 +14,11 @@ pub mod endpointslice;
 pub mod endpointslicemirroring;
 pub mod garbagecollector;
 pub mod namespace;
+pub mod nodeipam;
+pub mod nodelifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod tainteviction;
 
 pub use controller::{Context, Controller};
 
@@ -40,6 +43,9 @@ pub async fn run(client: kube::Client, root_ca: Option<String>) -> anyhow::Resul
     let _endpoint = endpoint::start(&ctx);
     let _endpointslice = endpointslice::start(&ctx);
     let _endpointslicemirroring = endpointslicemirroring::start(&ctx);
+    let _nodeipam = nodeipam::start(&ctx);
+    let _nodelifecycle = nodelifecycle::start(&ctx, nodelifecycle::Config::from_env());
+    let _tainteviction = tainteviction::start(&ctx);
     std::future::pending::<()>().await;
     Ok(())
 }
