@@ -32,6 +32,21 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the API server with its store (sqlite embedded, or etcd).
     Server(ServerArgs),
+    /// Run the scheduler alone, against any API server.
+    Scheduler(SchedulerArgs),
+}
+
+/// `k8rs scheduler` flags.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Kubeconfig with the API server's address and credentials.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: PathBuf,
+
+    /// KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1): profiles,
+    /// plugins and their weights [default: one default-scheduler profile].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `k8rs server` flags.
@@ -58,9 +73,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "URL,…", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
 
-    /// Components not to run beside the API server, comma-separated (part of the command-line
-    /// contract; the controllers and the scheduler are not embedded yet, so today there is
-    /// nothing to disable).
+    /// Components not to run beside the API server, comma-separated.
     #[arg(long, value_name = "COMPONENT,…", value_enum, value_delimiter = ',')]
     pub disable: Vec<ComponentArg>,
 
@@ -125,7 +138,9 @@ mod tests {
             "controllers,scheduler",
         ])
         .unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("not server")
+        };
         assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/d")));
         assert_eq!(args.bind_address.to_string(), "0.0.0.0");
         assert_eq!(args.secure_port, 7443);
@@ -139,12 +154,27 @@ mod tests {
 
     #[test]
     fn server_defaults() {
-        let Command::Server(args) = Cli::try_parse_from(["k8rs", "server"]).unwrap().command;
+        let Command::Server(args) = Cli::try_parse_from(["k8rs", "server"]).unwrap().command else {
+            panic!("not server")
+        };
         assert_eq!(args.data_dir, None);
         assert_eq!(args.bind_address.to_string(), "127.0.0.1");
         assert_eq!(args.secure_port, 6443);
         assert_eq!(args.store, None);
         assert!(args.disable.is_empty());
+    }
+
+    #[test]
+    fn scheduler_flags() {
+        let cli =
+            Cli::try_parse_from(["k8rs", "scheduler", "--kubeconfig", "/k", "--config", "/c"])
+                .unwrap();
+        let Command::Scheduler(args) = cli.command else {
+            panic!("not scheduler")
+        };
+        assert_eq!(args.kubeconfig, PathBuf::from("/k"));
+        assert_eq!(args.config, Some(PathBuf::from("/c")));
+        assert!(Cli::try_parse_from(["k8rs", "scheduler"]).is_err());
     }
 
     #[test]

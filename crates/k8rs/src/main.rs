@@ -7,6 +7,7 @@ mod cli;
 mod data_dir;
 mod embedded;
 mod logging;
+mod scheduler_cmd;
 mod server_cmd;
 mod shutdown;
 
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Server(args) => server_cmd::run(args).await,
+            cli::Command::Scheduler(args) => scheduler_cmd::run(args).await,
         }
     });
     match result {
