@@ -22,7 +22,12 @@ fn pod(name: &str, labels: &str, cpu: &str, extra: &str) -> String {
 }
 
 fn node_of(k: &Kubectl<'_>, pod: &str) -> String {
-    let out = wait_until(k, &["get", "pod", pod, "-o", "jsonpath={.spec.nodeName}"], WAIT, |o| !o.trim().is_empty());
+    let out = wait_until(
+        k,
+        &["get", "pod", pod, "-o", "jsonpath={.spec.nodeName}"],
+        WAIT,
+        |o| !o.trim().is_empty(),
+    );
     out.trim().to_string()
 }
 
@@ -35,7 +40,14 @@ fn failed_scheduling(k: &Kubectl<'_>, pod: &str) -> String {
     let selector = format!("involvedObject.name={pod},reason=FailedScheduling");
     wait_until(
         k,
-        &["get", "events", "--field-selector", &selector, "-o", "jsonpath={.items[*].message}"],
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            &selector,
+            "-o",
+            "jsonpath={.items[*].message}",
+        ],
         WAIT,
         |o| !o.trim().is_empty(),
     )
@@ -85,14 +97,44 @@ kubectl_tests! {
 #[test]
 fn node_selector_and_node_affinity() {
     run_with_kubectl(KubectlVersion::V1_33, |k| {
-        fake_node(k, "ssd-a", "2", "4Gi", &[("disk", "ssd"), ("zone", "a")], "[]");
-        fake_node(k, "hdd-b", "2", "4Gi", &[("disk", "hdd"), ("zone", "b")], "[]");
-        fake_node(k, "hdd-c", "2", "4Gi", &[("disk", "hdd"), ("zone", "c")], "[]");
-        apply(k, &pod("sel", "{app: x}", "100m", "  nodeSelector: {disk: ssd}\n"));
+        fake_node(
+            k,
+            "ssd-a",
+            "2",
+            "4Gi",
+            &[("disk", "ssd"), ("zone", "a")],
+            "[]",
+        );
+        fake_node(
+            k,
+            "hdd-b",
+            "2",
+            "4Gi",
+            &[("disk", "hdd"), ("zone", "b")],
+            "[]",
+        );
+        fake_node(
+            k,
+            "hdd-c",
+            "2",
+            "4Gi",
+            &[("disk", "hdd"), ("zone", "c")],
+            "[]",
+        );
+        apply(
+            k,
+            &pod("sel", "{app: x}", "100m", "  nodeSelector: {disk: ssd}\n"),
+        );
         apply(k, &pod("req", "{app: x}", "100m", "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        nodeSelectorTerms:\n        - matchExpressions: [{key: zone, operator: In, values: [b]}]\n"));
         apply(k, &pod("pref", "{app: x}", "100m", "  affinity:\n    nodeAffinity:\n      preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 100\n        preference:\n          matchExpressions: [{key: zone, operator: In, values: [c]}]\n"));
-        apply(k, &pod("none", "{app: x}", "100m", "  nodeSelector: {disk: nvme}\n"));
-        assert_eq!(nodes_of(k, &["sel", "req", "pref"]), ["ssd-a", "hdd-b", "hdd-c"]);
+        apply(
+            k,
+            &pod("none", "{app: x}", "100m", "  nodeSelector: {disk: nvme}\n"),
+        );
+        assert_eq!(
+            nodes_of(k, &["sel", "req", "pref"]),
+            ["ssd-a", "hdd-b", "hdd-c"]
+        );
         assert_eq!(
             failed_scheduling(k, "none").trim(),
             "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.."
@@ -115,7 +157,10 @@ fn pod_anti_affinity_one_per_node() {
         let mut nodes = nodes_of(k, &["solo-1", "solo-2", "solo-3"]);
         nodes.sort();
         assert_eq!(nodes, ["n1", "n2", "n3"]);
-        assert_contains(&message, "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.");
+        assert_contains(
+            &message,
+            "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.",
+        );
     });
 }
 
@@ -124,11 +169,46 @@ fn pod_anti_affinity_one_per_node() {
 #[test]
 fn topology_spread_by_zone() {
     run_with_kubectl(KubectlVersion::V1_33, |k| {
-        fake_node(k, "a1", "4", "8Gi", &[("topology.kubernetes.io/zone", "a")], "[]");
-        fake_node(k, "a2", "4", "8Gi", &[("topology.kubernetes.io/zone", "a")], "[]");
-        fake_node(k, "a3", "4", "8Gi", &[("topology.kubernetes.io/zone", "a")], "[]");
-        fake_node(k, "b1", "4", "8Gi", &[("topology.kubernetes.io/zone", "b")], "[]");
-        fake_node(k, "c1", "4", "8Gi", &[("topology.kubernetes.io/zone", "c")], "[]");
+        fake_node(
+            k,
+            "a1",
+            "4",
+            "8Gi",
+            &[("topology.kubernetes.io/zone", "a")],
+            "[]",
+        );
+        fake_node(
+            k,
+            "a2",
+            "4",
+            "8Gi",
+            &[("topology.kubernetes.io/zone", "a")],
+            "[]",
+        );
+        fake_node(
+            k,
+            "a3",
+            "4",
+            "8Gi",
+            &[("topology.kubernetes.io/zone", "a")],
+            "[]",
+        );
+        fake_node(
+            k,
+            "b1",
+            "4",
+            "8Gi",
+            &[("topology.kubernetes.io/zone", "b")],
+            "[]",
+        );
+        fake_node(
+            k,
+            "c1",
+            "4",
+            "8Gi",
+            &[("topology.kubernetes.io/zone", "c")],
+            "[]",
+        );
         let spread = "  topologySpreadConstraints:\n  - maxSkew: 1\n    topologyKey: topology.kubernetes.io/zone\n    whenUnsatisfiable: DoNotSchedule\n    labelSelector: {matchLabels: {app: spread}}\n";
         let names: Vec<String> = (1..=6).map(|i| format!("spread-{i}")).collect();
         for n in &names {
@@ -137,7 +217,11 @@ fn topology_spread_by_zone() {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let nodes = nodes_of(k, &names);
         let per_zone = |z: char| nodes.iter().filter(|n| n.starts_with(z)).count();
-        assert_eq!((per_zone('a'), per_zone('b'), per_zone('c')), (2, 2, 2), "{nodes:?}");
+        assert_eq!(
+            (per_zone('a'), per_zone('b'), per_zone('c')),
+            (2, 2, 2),
+            "{nodes:?}"
+        );
     });
 }
 
@@ -145,16 +229,29 @@ fn topology_spread_by_zone() {
 #[test]
 fn taints_and_tolerations() {
     run_with_kubectl(KubectlVersion::V1_33, |k| {
-        fake_node(k, "gpu", "4", "8Gi", &[("kind", "gpu")], "[{key: dedicated, value: gpu, effect: NoSchedule}]");
+        fake_node(
+            k,
+            "gpu",
+            "4",
+            "8Gi",
+            &[("kind", "gpu")],
+            "[{key: dedicated, value: gpu, effect: NoSchedule}]",
+        );
         fake_node(k, "plain", "4", "8Gi", &[("kind", "plain")], "[]");
         for i in 1..=3 {
             apply(k, &pod(&format!("plain-{i}"), "{app: p}", "100m", ""));
         }
-        assert_eq!(nodes_of(k, &["plain-1", "plain-2", "plain-3"]), ["plain", "plain", "plain"]);
+        assert_eq!(
+            nodes_of(k, &["plain-1", "plain-2", "plain-3"]),
+            ["plain", "plain", "plain"]
+        );
         let tolerant = "  nodeSelector: {kind: gpu}\n  tolerations: [{key: dedicated, operator: Equal, value: gpu, effect: NoSchedule}]\n";
         apply(k, &pod("tolerant", "{app: t}", "100m", tolerant));
         assert_eq!(node_of(k, "tolerant"), "gpu");
-        apply(k, &pod("picky", "{app: t}", "100m", "  nodeSelector: {kind: gpu}\n"));
+        apply(
+            k,
+            &pod("picky", "{app: t}", "100m", "  nodeSelector: {kind: gpu}\n"),
+        );
         assert_contains(
             &failed_scheduling(k, "picky"),
             "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {dedicated: gpu}.",
@@ -169,27 +266,80 @@ fn priority_preemption() {
     run_with_kubectl(KubectlVersion::V1_33, |k| {
         fake_node(k, "only", "2", "4Gi", &[], "[]");
         apply(k, "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: low}\nvalue: 10\n---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\n");
-        apply(k, &pod("low-1", "{app: low}", "1", "  priorityClassName: low\n"));
-        apply(k, &pod("low-2", "{app: low}", "900m", "  priorityClassName: low\n"));
+        apply(
+            k,
+            &pod("low-1", "{app: low}", "1", "  priorityClassName: low\n"),
+        );
+        apply(
+            k,
+            &pod("low-2", "{app: low}", "900m", "  priorityClassName: low\n"),
+        );
         assert_eq!(nodes_of(k, &["low-1", "low-2"]), ["only", "only"]);
-        let priority = k.ok(["get", "pod", "low-1", "-o", "jsonpath={.spec.priority} {.spec.preemptionPolicy}"]);
+        let priority = k.ok([
+            "get",
+            "pod",
+            "low-1",
+            "-o",
+            "jsonpath={.spec.priority} {.spec.preemptionPolicy}",
+        ]);
         assert_eq!(priority, "10 PreemptLowerPriority");
 
-        apply(k, &pod("vip", "{app: vip}", "1500m", "  priorityClassName: high\n"));
+        apply(
+            k,
+            &pod("vip", "{app: vip}", "1500m", "  priorityClassName: high\n"),
+        );
         assert_eq!(node_of(k, "vip"), "only");
-        let nominated = k.ok(["get", "pod", "vip", "-o", "jsonpath={.status.nominatedNodeName}"]);
+        let nominated = k.ok([
+            "get",
+            "pod",
+            "vip",
+            "-o",
+            "jsonpath={.status.nominatedNodeName}",
+        ]);
         assert_eq!(nominated, "only");
         // Both victims had to go: 1500m does not fit beside either.
-        wait_until(k, &["get", "pods", "-l", "app=low", "-o", "name"], WAIT, |o| o.trim().is_empty());
-        let preempted = wait_until(k, &["get", "events", "--field-selector", "reason=Preempted", "-o", "jsonpath={.items[*].involvedObject.name}"], WAIT, |o| o.split_whitespace().count() == 2);
+        wait_until(
+            k,
+            &["get", "pods", "-l", "app=low", "-o", "name"],
+            WAIT,
+            |o| o.trim().is_empty(),
+        );
+        let preempted = wait_until(
+            k,
+            &[
+                "get",
+                "events",
+                "--field-selector",
+                "reason=Preempted",
+                "-o",
+                "jsonpath={.items[*].involvedObject.name}",
+            ],
+            WAIT,
+            |o| o.split_whitespace().count() == 2,
+        );
         assert_contains(&preempted, "low-1");
         let uid = k.ok(["get", "pod", "vip", "-o", "jsonpath={.metadata.uid}"]);
-        let message = k.ok(["get", "events", "--field-selector", "reason=Preempted,involvedObject.name=low-1", "-o", "jsonpath={.items[0].message}"]);
+        let message = k.ok([
+            "get",
+            "events",
+            "--field-selector",
+            "reason=Preempted,involvedObject.name=low-1",
+            "-o",
+            "jsonpath={.items[0].message}",
+        ]);
         assert_eq!(message, format!("Preempted by pod {uid} on node only"));
 
         // A pod that may not preempt waits instead.
         apply(k, "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: polite}\nvalue: 2000\npreemptionPolicy: Never\n");
-        apply(k, &pod("polite", "{app: polite}", "1", "  priorityClassName: polite\n"));
+        apply(
+            k,
+            &pod(
+                "polite",
+                "{app: polite}",
+                "1",
+                "  priorityClassName: polite\n",
+            ),
+        );
         assert_eq!(
             failed_scheduling(k, "polite").trim(),
             "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.."
@@ -202,17 +352,52 @@ fn priority_preemption() {
 fn priority_class_admission() {
     run_with_kubectl(KubectlVersion::V1_33, |k| {
         let classes = k.ok(["get", "priorityclasses", "-o", "name"]);
-        assert_contains(&classes, "priorityclass.scheduling.k8s.io/system-cluster-critical");
-        assert_contains(&classes, "priorityclass.scheduling.k8s.io/system-node-critical");
-        apply(k, &pod("crit", "{app: c}", "100m", "  priorityClassName: system-node-critical\n"));
-        assert_eq!(k.ok(["get", "pod", "crit", "-o", "jsonpath={.spec.priority}"]), "2000001000");
-        let err = k.err_stdin(["apply", "-f", "-"], &pod("ghost", "{app: c}", "100m", "  priorityClassName: nope\n"));
-        assert_contains(&err, "pods \"ghost\" is forbidden: no PriorityClass with name nope was found");
+        assert_contains(
+            &classes,
+            "priorityclass.scheduling.k8s.io/system-cluster-critical",
+        );
+        assert_contains(
+            &classes,
+            "priorityclass.scheduling.k8s.io/system-node-critical",
+        );
+        apply(
+            k,
+            &pod(
+                "crit",
+                "{app: c}",
+                "100m",
+                "  priorityClassName: system-node-critical\n",
+            ),
+        );
+        assert_eq!(
+            k.ok(["get", "pod", "crit", "-o", "jsonpath={.spec.priority}"]),
+            "2000001000"
+        );
+        let err = k.err_stdin(
+            ["apply", "-f", "-"],
+            &pod("ghost", "{app: c}", "100m", "  priorityClassName: nope\n"),
+        );
+        assert_contains(
+            &err,
+            "pods \"ghost\" is forbidden: no PriorityClass with name nope was found",
+        );
         apply(k, "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: everyone}\nvalue: 7\nglobalDefault: true\n");
         apply(k, &pod("plain", "{app: c}", "100m", ""));
-        assert_eq!(k.ok(["get", "pod", "plain", "-o", "jsonpath={.spec.priorityClassName} {.spec.priority}"]), "everyone 7");
+        assert_eq!(
+            k.ok([
+                "get",
+                "pod",
+                "plain",
+                "-o",
+                "jsonpath={.spec.priorityClassName} {.spec.priority}"
+            ]),
+            "everyone 7"
+        );
         let err = k.err_stdin(["apply", "-f", "-"], "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: another}\nvalue: 8\nglobalDefault: true\n");
-        assert_contains(&err, "PriorityClass everyone is marked as default. Only one default can exist");
+        assert_contains(
+            &err,
+            "PriorityClass everyone is marked as default. Only one default can exist",
+        );
     });
 }
 
@@ -222,13 +407,30 @@ fn priority_class_admission() {
 fn scheduler_name_selects_the_scheduler() {
     run_with_kubectl(KubectlVersion::V1_33, |k| {
         fake_node(k, "n1", "2", "4Gi", &[], "[]");
-        apply(k, &pod("mine", "{app: m}", "100m", "  schedulerName: packer\n"));
+        apply(
+            k,
+            &pod("mine", "{app: m}", "100m", "  schedulerName: packer\n"),
+        );
         apply(k, &pod("default", "{app: m}", "100m", ""));
         assert_eq!(node_of(k, "default"), "n1");
         std::thread::sleep(Duration::from_secs(1));
-        assert_eq!(k.ok(["get", "pod", "mine", "-o", "jsonpath={.spec.nodeName}"]), "");
-        let events = k.ok(["get", "events", "--field-selector", "involvedObject.name=mine", "-o", "name"]);
-        assert_eq!(events.trim(), "", "the default scheduler must not touch pods of another");
+        assert_eq!(
+            k.ok(["get", "pod", "mine", "-o", "jsonpath={.spec.nodeName}"]),
+            ""
+        );
+        let events = k.ok([
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=mine",
+            "-o",
+            "name",
+        ]);
+        assert_eq!(
+            events.trim(),
+            "",
+            "the default scheduler must not touch pods of another"
+        );
 
         let config = k.write_file(
             "scheduler.yaml",
@@ -243,7 +445,12 @@ fn scheduler_name_selects_the_scheduler() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("k8rs scheduler starts");
-        let node = wait_until(k, &["get", "pod", "mine", "-o", "jsonpath={.spec.nodeName}"], WAIT, |o| !o.is_empty());
+        let node = wait_until(
+            k,
+            &["get", "pod", "mine", "-o", "jsonpath={.spec.nodeName}"],
+            WAIT,
+            |o| !o.is_empty(),
+        );
         let _ = scheduler.kill();
         let _ = scheduler.wait();
         assert_eq!(node, "n1");

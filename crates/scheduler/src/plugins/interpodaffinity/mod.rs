@@ -257,9 +257,9 @@ impl FilterPlugin for InterPodAffinity {
                 }
             }
         }
-        if !pods_exist
-            && !(s.affinity.is_empty() && matches_all(&pod.required_affinity, pod, &s.namespaces))
-        {
+        let first_of_group =
+            s.affinity.is_empty() && matches_all(&pod.required_affinity, pod, &s.namespaces);
+        if !(pods_exist || first_of_group) {
             return Status::unresolvable(ERR_AFFINITY);
         }
         for term in &pod.required_anti_affinity {

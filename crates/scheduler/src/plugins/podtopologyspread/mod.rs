@@ -450,8 +450,8 @@ impl PreScorePlugin for PodTopologySpread {
                 }
                 if let Some(v) = node.labels().and_then(|l| l.get(&c.topology_key)) {
                     let pair = (c.topology_key.clone(), v.clone());
-                    if !pair_counts.contains_key(&pair) {
-                        pair_counts.insert(pair, 0);
+                    if let std::collections::hash_map::Entry::Vacant(e) = pair_counts.entry(pair) {
+                        e.insert(0);
                         sizes[i] += 1;
                     }
                 }
