@@ -10,9 +10,11 @@
 //! of victim priorities, the number of victims, and the latest start time.
 
 use std::cmp::Reverse;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use k8rs_client::{EventRecorder, EventType, Informer};
+use k8rs_client::{EventRecorder, EventType, Informer, ObjectKey};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
@@ -47,11 +49,20 @@ pub struct Candidate {
     pub pdb_violations: usize,
 }
 
+/// How long a victim counts as terminating after its deletion was requested (the
+/// informer normally reports it gone long before).
+const VICTIM_MEMORY: Duration = Duration::from_secs(60);
+
 /// The plugin.
 pub struct DefaultPreemption {
     pdbs: Option<Informer<PodDisruptionBudget>>,
     client: Option<kube::Client>,
     recorder: Option<EventRecorder>,
+    /// Victims whose deletion was requested: until the cache drops them they count as
+    /// terminating by preemption, so a retried preemptor waits for them instead of
+    /// evicting more pods elsewhere (upstream sees `deletionTimestamp` on graceful
+    /// victims; pods with no grace period vanish without ever showing it).
+    victims: Arc<Mutex<HashMap<ObjectKey, Instant>>>,
 }
 
 impl DefaultPreemption {
@@ -64,6 +75,7 @@ impl DefaultPreemption {
                 .map(|i| i.get::<PodDisruptionBudget>()),
             client: handle.informers.as_ref().map(|i| i.client().clone()),
             recorder: handle.recorder.clone(),
+            victims: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }
@@ -292,6 +304,14 @@ impl DefaultPreemption {
             .as_ref()
             .and_then(|s| s.scheduler_name.clone())
             .unwrap_or_else(|| crate::config::DEFAULT_SCHEDULER_NAME.to_string());
+        {
+            let mut victims = self.victims.lock().unwrap();
+            let now = Instant::now();
+            victims.retain(|_, at| now.duration_since(*at) < VICTIM_MEMORY);
+            for v in &candidate.victims {
+                victims.insert(v.key.clone(), now);
+            }
+        }
         for victim in &candidate.victims {
             if let Some(recorder) = &self.recorder {
                 recorder.record(
@@ -376,11 +396,11 @@ impl PostFilterPlugin for DefaultPreemption {
                 .is_some_and(|s| s.code == Code::UnschedulableAndUnresolvable);
             if !unresolvable {
                 if let Some(node) = ctx.snapshot.get(nominated) {
-                    if node
-                        .pods
-                        .iter()
-                        .any(|p| p.priority < pod.priority && terminating_by_preemption(&p.pod))
-                    {
+                    let victims = self.victims.lock().unwrap();
+                    if node.pods.iter().any(|p| {
+                        p.priority < pod.priority
+                            && (terminating_by_preemption(&p.pod) || victims.contains_key(&p.key))
+                    }) {
                         return (
                             none,
                             Status::unschedulable("preemption: not eligible due to a terminating pod on the nominated node."),
