@@ -23,6 +23,13 @@ const REVIEWS: &[(&str, &str, &str, &str, bool)] = &[
         false,
     ),
     (
+        "authentication.k8s.io",
+        "v1",
+        "tokenreviews",
+        "TokenReview",
+        false,
+    ),
+    (
         "authorization.k8s.io",
         "v1",
         "localsubjectaccessreviews",
@@ -150,6 +157,11 @@ impl Discovery {
             server_address,
             openapi_cache: OnceLock::new(),
         }
+    }
+
+    /// `host:port` clients reach this server at.
+    pub fn server_address(&self) -> &str {
+        &self.server_address
     }
 
     /// `/api` or `/apis`, aggregated when the client asks for it.
@@ -317,6 +329,16 @@ const SERVED_EXTRA: &[(&str, Subresource)] = &[
             group: "",
             version: "v1",
             kind: "Binding",
+            verbs: &["create"],
+        },
+    ),
+    (
+        "serviceaccounts",
+        Subresource {
+            name: "token",
+            group: "authentication.k8s.io",
+            version: "v1",
+            kind: "TokenRequest",
             verbs: &["create"],
         },
     ),

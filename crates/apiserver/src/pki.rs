@@ -1,5 +1,6 @@
-//! The cluster's PKI: a CA, the API server's serving certificate and the admin client
-//! certificate, kept under `DATA/pki/`, plus the admin kubeconfig built from them.
+//! The cluster's PKI: a CA, the API server's serving certificate, the admin client
+//! certificate and the ServiceAccount token signing key (`sa.key`), kept under
+//! `DATA/pki/`, plus the admin kubeconfig built from them.
 //!
 //! Everything is created on first start and reloaded afterwards. The CA is never replaced
 //! silently (that would invalidate every kubeconfig handed out); leaf certificates are
@@ -56,6 +57,8 @@ pub struct Pki {
     ca_issuer: Issuer<'static, KeyPair>,
     serving: CertAndKey,
     admin: CertAndKey,
+    /// The ServiceAccount token signing key (PKCS#8 PEM), `DATA/pki/sa.key`.
+    service_account_key: String,
 }
 
 impl std::fmt::Debug for Pki {
@@ -163,11 +166,14 @@ impl Pki {
             || issue_client(&ca_issuer, ADMIN_USER, &[ADMIN_GROUP]),
         )?;
 
+        let service_account_key = crate::satoken::load_or_create_key(&paths.dir)?;
+
         Ok(Pki {
             ca_pem,
             ca_issuer,
             serving,
             admin,
+            service_account_key,
         })
     }
 
@@ -227,6 +233,12 @@ impl Pki {
     /// PEM of the CA certificate.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    /// PEM (PKCS#8) of the ServiceAccount token signing key, created with the PKI on first
+    /// start and kept, so tokens survive restarts.
+    pub fn service_account_key_pem(&self) -> &str {
+        &self.service_account_key
     }
 
     /// PEM of the serving certificate.

@@ -1,6 +1,7 @@
 //! Built-in admission: what upstream's admission plugins and registry hooks do to objects
 //! on their way in — namespace lifecycle, Service IP and node-port allocation, pods'
-//! graceful deletion, Event TTLs.
+//! ServiceAccounts and token volumes, legacy token Secrets, pods' graceful deletion,
+//! Event TTLs.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -64,10 +65,14 @@ impl Admission {
             allocate_service(registry, res, obj, None)?;
         }
         if info.group.is_empty() && info.kind == "Pod" {
+            registry.admit_pod_service_account(obj).await?;
             resolve_priority(registry, obj)?;
         }
         if info.group == "scheduling.k8s.io" && info.kind == "PriorityClass" {
             check_single_global_default(registry, res, obj)?;
+        }
+        if info.group.is_empty() && info.kind == "Secret" {
+            registry.fill_legacy_token_secret(obj).await?;
         }
         Ok(())
     }
