@@ -107,6 +107,8 @@ pub struct TestServer {
     log_path: PathBuf,
     /// Extra `k8rs server` flags, kept for [`restart`](TestServer::restart).
     extra: Vec<String>,
+    /// Extra environment of the server process, kept for restarts.
+    env: Vec<(String, String)>,
     /// `k8rs server` or `k8rs up`.
     kind: Kind,
 }
@@ -147,7 +149,13 @@ impl TestServer {
 
     /// Like [`start`](TestServer::start) with extra `k8rs server` flags (e.g. `--store etcd`).
     pub fn start_with_args(extra: &[&str]) -> TestServer {
-        Self::start_kind(Kind::Server, extra)
+        Self::start_with_env(extra, &[])
+    }
+
+    /// Like [`start_with_args`](TestServer::start_with_args) with extra environment
+    /// variables for the server process (e.g. `K8RS_NODE_MONITOR_GRACE_PERIOD`).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestServer {
+        Self::start_kind(Kind::Server, extra, env)
     }
 
     /// Starts `k8rs up` (API server, controllers, containerd, kubelet) on a temporary data
@@ -155,14 +163,14 @@ impl TestServer {
     /// for the node: see [`wait_node_ready`](TestServer::wait_node_ready)). Dropping it
     /// stops it with SIGTERM, as a user would.
     pub fn start_up(extra: &[&str]) -> TestServer {
-        Self::start_kind(Kind::Up, extra)
+        Self::start_kind(Kind::Up, extra, &[])
     }
 
-    fn start_kind(kind: Kind, extra: &[&str]) -> TestServer {
+    fn start_kind(kind: Kind, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
         let binary = k8rs_binary();
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(&binary, extra, kind) {
+            match Self::try_start(&binary, extra, env, kind) {
                 Ok(server) => return server,
                 // Another process may grab the port between our probe and the server's
                 // bind; that shows as an early exit. A server that hangs is not retried.
@@ -175,7 +183,12 @@ impl TestServer {
         panic!("k8rs server did not become ready: {last_failure}");
     }
 
-    fn try_start(binary: &Path, extra: &[&str], kind: Kind) -> Result<TestServer, StartFailure> {
+    fn try_start(
+        binary: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        kind: Kind,
+    ) -> Result<TestServer, StartFailure> {
         let data_dir = tempfile::Builder::new()
             .prefix("k8rs-e2e-data-")
             .tempdir()
@@ -199,6 +212,7 @@ impl TestServer {
         let child = Command::new(binary)
             .args(kind.args(data_dir.path(), port))
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_for_stdout)
             .stderr(log)
@@ -212,6 +226,10 @@ impl TestServer {
             log_path,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             kind,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         match server.wait_ready() {
             Ok(()) => Ok(server),
@@ -291,6 +309,7 @@ impl TestServer {
         self.child = Command::new(k8rs_binary())
             .args(self.kind.args(self.data_dir.path(), self.port))
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log_for_stdout)
             .stderr(log)
@@ -341,6 +360,34 @@ impl TestServer {
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts another `k8rs` command against this server in the background (e.g.
+    /// `hollow --nodes 10`); `--kubeconfig` with the admin kubeconfig is appended. The
+    /// process is killed when the handle is dropped; its output goes to a log file.
+    pub fn spawn_k8rs(&self, args: &[&str]) -> K8rsProcess {
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log_path = self
+            .client_dir
+            .path()
+            .join(format!("k8rs-{}-{n}.log", args.first().unwrap_or(&"cmd")));
+        let log = File::create(&log_path).expect("cannot create the process log");
+        let log_for_stdout = log.try_clone().expect("cannot clone the process log");
+        let child = Command::new(k8rs_binary())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .stdin(Stdio::null())
+            .stdout(log_for_stdout)
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run k8rs {}: {e}", args.join(" ")));
+        K8rsProcess {
+            child,
+            description: format!("k8rs {}", args.join(" ")),
+            log_path,
         }
     }
 
@@ -417,6 +464,67 @@ impl Drop for TestServer {
                 self.port,
                 self.log()
             );
+        }
+    }
+}
+
+/// A `k8rs` process started by [`TestServer::spawn_k8rs`]; killed when dropped, its
+/// log printed if the test is failing.
+pub struct K8rsProcess {
+    child: Child,
+    description: String,
+    log_path: PathBuf,
+}
+
+impl K8rsProcess {
+    /// Everything it has printed so far.
+    pub fn log(&self) -> String {
+        read_lossy(&self.log_path)
+    }
+
+    /// Kills it (SIGKILL, like a crashed node) and waits for it to end.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for K8rsProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} log ---\n{}--- end of log ---",
+                self.description,
+                self.log()
+            );
+        }
+    }
+}
+
+/// Polls `check` every 250 ms until it returns `Ok`, or panics after `timeout` naming
+/// `what` and the last `Err` it gave.
+pub fn wait_until<T>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!(
+                    "timed out after {}s waiting for {what}; last seen: {last}",
+                    timeout.as_secs()
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
     }
 }

@@ -6,6 +6,9 @@
 //! retries with back-off) is [`controller::run_workers`], shared by all.
 
 pub mod controller;
+pub mod nodeipam;
+pub mod nodelifecycle;
+pub mod tainteviction;
 
 pub use controller::{Context, Controller};
 
@@ -18,7 +21,9 @@ pub async fn run(client: kube::Client) -> anyhow::Result<()> {
         client,
     };
     // Each controller module adds one line here: `let _<name> = <module>::start(&ctx);`
-    let _ = ctx;
+    let _nodeipam = nodeipam::start(&ctx);
+    let _nodelifecycle = nodelifecycle::start(&ctx, nodelifecycle::Config::from_env());
+    let _tainteviction = tainteviction::start(&ctx);
     std::future::pending::<()>().await;
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod cli;
 mod data_dir;
 mod embedded;
+mod hollow_cmd;
 mod logging;
 mod server_cmd;
 mod shutdown;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Server(args) => server_cmd::run(args).await,
             cli::Command::Up(args) => up::run(args).await,
+            cli::Command::Hollow(args) => hollow_cmd::run(args).await,
         }
     });
     match result {

@@ -65,6 +65,7 @@ impl Admission {
         }
         if info.group.is_empty() && info.kind == "Pod" {
             registry.admit_pod_service_account(obj).await?;
+            default_toleration_seconds(obj);
         }
         if info.group.is_empty() && info.kind == "Secret" {
             registry.fill_legacy_token_secret(obj).await?;
@@ -124,6 +125,45 @@ impl Admission {
             })
             .unwrap_or(30);
         (grace > 0).then_some(grace)
+    }
+}
+
+/// Upstream's `DefaultTolerationSeconds` admission plugin: a new pod that does not
+/// tolerate the `not-ready` or `unreachable` NoExecute taints gets tolerations for them
+/// of 300 s, so taint-based eviction waits five minutes before evicting it.
+fn default_toleration_seconds(pod: &mut Value) {
+    const DEFAULT_SECONDS: i64 = 300;
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let tolerations = spec
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let tolerates = |key: &str| {
+        tolerations.iter().any(|t| {
+            let field = |name: &str| t.get(name).and_then(Value::as_str).unwrap_or("");
+            (field("key") == key || field("key").is_empty())
+                && (field("effect") == "NoExecute" || field("effect").is_empty())
+        })
+    };
+    let mut added = tolerations.clone();
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        if !tolerates(key) {
+            added.push(json!({
+                "key": key,
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_SECONDS,
+            }));
+        }
+    }
+    if added.len() != tolerations.len() {
+        spec.insert("tolerations".into(), Value::Array(added));
     }
 }
 
@@ -247,4 +287,33 @@ fn allocate_ip(used: &HashSet<String>) -> Option<String> {
         .map(|i| 2 + (offset - 2 + i) % (size - 3))
         .map(|o| Ipv4Addr::from(base + o).to_string())
         .find(|ip| !used.contains(ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toleration_seconds_adds_what_is_missing() {
+        let mut pod = json!({"spec": {"containers": []}});
+        default_toleration_seconds(&mut pod);
+        assert_eq!(
+            pod["spec"]["tolerations"],
+            json!([
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            ])
+        );
+        let own = json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2});
+        let mut pod = json!({"spec": {"tolerations": [own.clone()]}});
+        default_toleration_seconds(&mut pod);
+        let tolerations = pod["spec"]["tolerations"].as_array().unwrap();
+        assert_eq!(tolerations.len(), 2);
+        assert_eq!(tolerations[0], own, "the pod's own toleration is kept");
+        assert_eq!(tolerations[1]["key"], "node.kubernetes.io/not-ready");
+        // Tolerating everything (empty key, any effect) needs nothing added.
+        let mut pod = json!({"spec": {"tolerations": [{"operator": "Exists"}]}});
+        default_toleration_seconds(&mut pod);
+        assert_eq!(pod["spec"]["tolerations"].as_array().unwrap().len(), 1);
+    }
 }
