@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod node;
+
 /// Where the versioned kubectl binaries live on these machines (`kubectl.1.32`, …).
 const DEFAULT_KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 /// How long a server may take to write its kubeconfig and answer `/readyz`.
@@ -107,6 +109,36 @@ pub struct TestServer {
     extra: Vec<String>,
     /// Extra environment of the server process, kept for restarts.
     env: Vec<(String, String)>,
+    /// `k8rs server` or `k8rs up`.
+    kind: Kind,
+}
+
+/// Which subcommand a [`TestServer`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// `k8rs server --bind-address 127.0.0.1`.
+    Server,
+    /// `k8rs up` (a whole node; needs root and containerd, see [`node::skip_reason`]).
+    Up,
+}
+
+impl Kind {
+    /// The subcommand and its fixed flags, before `--data-dir`.
+    fn args(self, data_dir: &Path, port: u16) -> Vec<String> {
+        let mut args = vec![
+            match self {
+                Kind::Server => "server".to_string(),
+                Kind::Up => "up".to_string(),
+            },
+            "--data-dir".into(),
+            data_dir.to_string_lossy().into_owned(),
+        ];
+        if self == Kind::Server {
+            args.extend(["--bind-address".into(), "127.0.0.1".into()]);
+        }
+        args.extend(["--secure-port".into(), port.to_string()]);
+        args
+    }
 }
 
 impl TestServer {
@@ -123,10 +155,22 @@ impl TestServer {
     /// Like [`start_with_args`](TestServer::start_with_args) with extra environment
     /// variables for the server process (e.g. `K8RS_NODE_MONITOR_GRACE_PERIOD`).
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestServer {
+        Self::start_kind(Kind::Server, extra, env)
+    }
+
+    /// Starts `k8rs up` (API server, controllers, containerd, kubelet) on a temporary data
+    /// dir holding the busybox and pause images, and waits until the API answers (not
+    /// for the node: see [`wait_node_ready`](TestServer::wait_node_ready)). Dropping it
+    /// stops it with SIGTERM, as a user would.
+    pub fn start_up(extra: &[&str]) -> TestServer {
+        Self::start_kind(Kind::Up, extra, &[])
+    }
+
+    fn start_kind(kind: Kind, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
         let binary = k8rs_binary();
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(&binary, extra, env) {
+            match Self::try_start(&binary, extra, env, kind) {
                 Ok(server) => return server,
                 // Another process may grab the port between our probe and the server's
                 // bind; that shows as an early exit. A server that hangs is not retried.
@@ -143,6 +187,7 @@ impl TestServer {
         binary: &Path,
         extra: &[&str],
         env: &[(&str, &str)],
+        kind: Kind,
     ) -> Result<TestServer, StartFailure> {
         let data_dir = tempfile::Builder::new()
             .prefix("k8rs-e2e-data-")
@@ -161,12 +206,11 @@ impl TestServer {
             .try_clone()
             .map_err(|e| StartFailure::NotReady(format!("cannot clone the log: {e}")))?;
         let port = free_port();
+        if kind == Kind::Up {
+            node::build_images(&data_dir.path().join("agent/images"));
+        }
         let child = Command::new(binary)
-            .arg("server")
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--bind-address", "127.0.0.1", "--secure-port"])
-            .arg(port.to_string())
+            .args(kind.args(data_dir.path(), port))
             .args(extra)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -181,6 +225,7 @@ impl TestServer {
             client_dir,
             log_path,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            kind,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -262,11 +307,7 @@ impl TestServer {
             .expect("reopen the server log");
         let log_for_stdout = log.try_clone().expect("clone the server log");
         self.child = Command::new(k8rs_binary())
-            .arg("server")
-            .arg("--data-dir")
-            .arg(self.data_dir.path())
-            .args(["--bind-address", "127.0.0.1", "--secure-port"])
-            .arg(self.port.to_string())
+            .args(self.kind.args(self.data_dir.path(), self.port))
             .args(&self.extra)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -279,6 +320,46 @@ impl TestServer {
                 "k8rs server did not come back after a restart: {reason}\n--- server log ---\n{}",
                 self.log()
             );
+        }
+    }
+
+    /// Stops the process as a user would (SIGTERM), waits for it to exit (killing it after
+    /// 30 s) and returns its exit status. [`restart`](TestServer::restart) starts it again.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { kill(self.child.id() as i32, 15) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait for the killed server");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until node `name` reports `Ready=True`; panics with the server log if it
+    /// does not within `timeout`.
+    pub fn wait_node_ready(&self, name: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let jsonpath = r#"-o=jsonpath={.status.conditions[?(@.type=="Ready")].status}"#;
+        loop {
+            let out = self.kubectl(KubectlVersion::V1_33, ["get", "node", name, jsonpath]);
+            if String::from_utf8_lossy(&out.stdout).trim() == "True" {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "node {name} not Ready after {timeout:?}: {}{}\n--- server log ---\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -365,8 +446,16 @@ impl TestServer {
     }
 }
 
+extern "C" {
+    fn kill(pid: i32, signal: i32) -> i32;
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
+        if self.kind == Kind::Up {
+            // SIGTERM: `k8rs up` stops containerd on its way out; SIGKILL would leave it.
+            self.stop();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {

@@ -11,6 +11,7 @@ mod logging;
 mod scheduler_cmd;
 mod server_cmd;
 mod shutdown;
+mod up;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Server(args) => server_cmd::run(args).await,
+            cli::Command::Up(args) => up::run(args).await,
             cli::Command::Hollow(args) => hollow_cmd::run(args).await,
             cli::Command::Scheduler(args) => scheduler_cmd::run(args).await,
         }
