@@ -142,6 +142,8 @@ async fn serve(state: &Arc<AppState>, req: Request) -> ApiResult<Response> {
                 Ok(resp)
             } else if crate::discovery::is_review(&info) {
                 serve_review(state, &info, req).await
+            } else if super::metrics_api::is_metrics(&info) {
+                super::metrics_api::serve(state, &info, req).await
             } else {
                 Err(ApiError::path_not_found())
             }
@@ -276,6 +278,22 @@ async fn serve_resource(
         }
         Some("binding") if info.group.is_empty() && info.kind == "Pod" && name.is_some() => {
             return serve_binding(state, ns.unwrap_or(""), name, &q, req).await;
+        }
+        Some("log") if info.group.is_empty() && info.kind == "Pod" && name.is_some() => {
+            return super::node_proxy::pod_log(state, ns.unwrap_or(""), name.unwrap_or(""), req)
+                .await;
+        }
+        Some(s @ ("exec" | "attach" | "portforward"))
+            if info.group.is_empty() && info.kind == "Pod" && name.is_some() =>
+        {
+            return super::node_proxy::pod_stream(
+                state,
+                s,
+                ns.unwrap_or(""),
+                name.unwrap_or(""),
+                req,
+            )
+            .await;
         }
         Some("token")
             if info.group.is_empty() && info.kind == "ServiceAccount" && name.is_some() =>
