@@ -115,7 +115,7 @@ where
     K: Resource + Clone + fmt::Debug + DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Default,
 {
-    fn start(api: Api<K>) -> Self {
+    fn start(api: Api<K>, config: watcher::Config) -> Self {
         let (synced, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             objects: RwLock::new(HashMap::new()),
@@ -128,9 +128,7 @@ where
         let weak = Arc::downgrade(&shared);
         drop(shared);
         tokio::spawn(async move {
-            let mut events = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
+            let mut events = watcher(api, config).default_backoff().boxed();
             let mut relist: Option<HashMap<ObjectKey, Arc<K>>> = None;
             while let Some(event) = events.next().await {
                 let Some(shared) = weak.upgrade() else {
@@ -296,7 +294,8 @@ fn strip<K: Resource>(mut obj: K) -> K {
 /// later requests share it.
 pub struct Informers {
     client: kube::Client,
-    informers: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    /// Keyed by type and field selector (empty for the cluster-wide informer).
+    informers: Mutex<HashMap<(TypeId, String), Box<dyn Any + Send + Sync>>>,
 }
 
 impl Informers {
@@ -319,10 +318,28 @@ impl Informers {
         K: Resource + Clone + fmt::Debug + DeserializeOwned + Send + Sync + 'static,
         K::DynamicType: Default,
     {
+        self.get_selected::<K>("")
+    }
+
+    /// An informer for the `K`s matching a field selector (the kubelet's
+    /// `spec.nodeName=<node>` pods, a node's own `metadata.name=<node>`), started on first
+    /// use and shared by every consumer asking for the same selector. An empty selector
+    /// is the cluster-wide informer of [`get`](Informers::get).
+    pub fn get_selected<K>(&self, field_selector: &str) -> Informer<K>
+    where
+        K: Resource + Clone + fmt::Debug + DeserializeOwned + Send + Sync + 'static,
+        K::DynamicType: Default,
+    {
         let mut informers = self.informers.lock().unwrap();
         informers
-            .entry(TypeId::of::<K>())
-            .or_insert_with(|| Box::new(Informer::<K>::start(Api::all(self.client.clone()))))
+            .entry((TypeId::of::<K>(), field_selector.to_string()))
+            .or_insert_with(|| {
+                let mut config = watcher::Config::default();
+                if !field_selector.is_empty() {
+                    config = config.fields(field_selector);
+                }
+                Box::new(Informer::<K>::start(Api::all(self.client.clone()), config))
+            })
             .downcast_ref::<Informer<K>>()
             .expect("informers are keyed by their type")
             .clone()

@@ -6,13 +6,19 @@
 //! retries with back-off) is [`controller::run_workers`], shared by all.
 
 pub mod controller;
+pub mod controller_utils;
+pub mod deployment;
 pub mod discovery;
 pub mod endpoint;
 pub mod endpointslice;
 pub mod endpointslicemirroring;
 pub mod garbagecollector;
 pub mod namespace;
+pub mod nodeipam;
+pub mod nodelifecycle;
+pub mod replicaset;
 pub mod serviceaccount;
+pub mod tainteviction;
 
 pub use controller::{Context, Controller};
 
@@ -27,6 +33,9 @@ pub async fn run(client: kube::Client, root_ca: Option<String>) -> anyhow::Resul
         root_ca,
     };
     // Each controller module adds one line here: `let _<name> = <module>::start(&ctx);`
+    let _replicaset = replicaset::start(&ctx);
+    let _replication = replicaset::replication_controller::start(&ctx);
+    let _deployment = deployment::start(&ctx);
     let _garbagecollector = garbagecollector::start(&ctx);
     let _namespace = namespace::start(&ctx);
     let _serviceaccount = serviceaccount::start(&ctx);
@@ -34,6 +43,9 @@ pub async fn run(client: kube::Client, root_ca: Option<String>) -> anyhow::Resul
     let _endpoint = endpoint::start(&ctx);
     let _endpointslice = endpointslice::start(&ctx);
     let _endpointslicemirroring = endpointslicemirroring::start(&ctx);
+    let _nodeipam = nodeipam::start(&ctx);
+    let _nodelifecycle = nodelifecycle::start(&ctx, nodelifecycle::Config::from_env());
+    let _tainteviction = tainteviction::start(&ctx);
     std::future::pending::<()>().await;
     Ok(())
 }

@@ -10,6 +10,7 @@ use k8rs_apiserver::ServerConfig;
 /// Starts the enabled components in the background.
 pub fn spawn(config: &ServerConfig, kubeconfig: PathBuf) {
     let controllers = config.runs(Component::Controllers);
+    let scheduler = config.runs(Component::Scheduler);
     tokio::spawn(async move {
         let client = match k8rs_client::client_from_kubeconfig(&kubeconfig).await {
             Ok(client) => client,
@@ -26,6 +27,15 @@ pub fn spawn(config: &ServerConfig, kubeconfig: PathBuf) {
             tokio::spawn(log_exit(
                 "controller-manager",
                 k8rs_controllers::run(client.clone(), root_ca),
+            ));
+        }
+        if scheduler {
+            tokio::spawn(log_exit(
+                "scheduler",
+                k8rs_scheduler::run(
+                    client.clone(),
+                    vec![k8rs_scheduler::Profile::default_profile()],
+                ),
             ));
         }
     });

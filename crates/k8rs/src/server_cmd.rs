@@ -57,7 +57,9 @@ mod tests {
 
     fn config(argv: &[&str]) -> anyhow::Result<ServerConfig> {
         let argv = ["k8rs", "server"].iter().chain(argv);
-        let Command::Server(args) = Cli::try_parse_from(argv).unwrap().command;
+        let Command::Server(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not server")
+        };
         config_from(args)
     }
 

@@ -1,5 +1,188 @@
 //! `k8rs-kubelet`: the node agent. Pod workers bring each pod bound to the node to its
 //! spec through a [`runtime::Runtime`] — containerd over CRI on real nodes, an in-memory
 //! simulation on hollow nodes — and report node and pod status to the API server.
+//!
+//! [`run`] runs one kubelet; [`run_nodes`] runs many node agents in one process (hollow
+//! nodes) sharing one client, one pod informer and one node informer, so a thousand
+//! nodes cost a thousand sets of small tasks, not a thousand watches.
 
+pub mod hollow;
+pub mod node;
+pub mod pod;
 pub mod runtime;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use k8rs_client::{Change, Informers, ObjectKey};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use tokio::sync::watch;
+
+pub use node::{NodeConfig, NodeContext, Timings};
+use pod::worker::PodUpdate;
+
+/// The version the kubelet reports in `nodeInfo.kubeletVersion`.
+pub const KUBELET_VERSION: &str = "v1.33.0-k8rs";
+
+/// One node agent: its context and its pod workers by pod uid.
+pub struct NodeAgent {
+    ctx: Arc<NodeContext>,
+    workers: Mutex<HashMap<String, (u64, watch::Sender<PodUpdate>)>>,
+    stats: stats::StatsProvider,
+}
+
+impl NodeAgent {
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    /// Number of pods with a worker.
+    pub fn pod_count(&self) -> usize {
+        self.workers.lock().unwrap().len()
+    }
+
+    /// The stats summary of the node's pods (`/stats/summary`).
+    pub async fn summary(&self) -> runtime::Result<stats::Summary> {
+        self.stats
+            .summary(&self.ctx.name, self.ctx.runtime.as_ref())
+            .await
+    }
+}
+
+static WORKER_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Hands a pod change to its node's worker, starting one for a new pod.
+fn dispatch(agent: &Arc<NodeAgent>, change: &Change<Pod>) {
+    let pod = change.object().clone();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let deleted = matches!(change, Change::Deleted(_));
+    let mut workers = agent.workers.lock().unwrap();
+    if let Some((_, tx)) = workers.get(&uid) {
+        let _ = tx.send(PodUpdate { pod, deleted });
+        return;
+    }
+    if deleted {
+        return;
+    }
+    let generation = WORKER_GENERATION.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = watch::channel(PodUpdate { pod, deleted });
+    workers.insert(uid.clone(), (generation, tx));
+    let agent = agent.clone();
+    tokio::spawn(async move {
+        pod::worker::run(agent.ctx.clone(), rx).await;
+        let mut workers = agent.workers.lock().unwrap();
+        if workers.get(&uid).is_some_and(|(g, _)| *g == generation) {
+            workers.remove(&uid);
+        }
+    });
+}
+
+/// Handles on the node agents [`start_nodes`] started.
+/// Dropping it stops the shared informers (the agents then stop seeing changes).
+pub struct Nodes {
+    /// The agents by node name.
+    pub agents: HashMap<String, Arc<NodeAgent>>,
+    _pods: k8rs_client::Informer<Pod>,
+    _nodes: k8rs_client::Informer<Node>,
+}
+
+/// Starts node agents, one per `(config, runtime)`, sharing one client and one informer
+/// per type (field-selected to the node when there is only one). Returns once started;
+/// the agents run in the background.
+pub fn start_nodes(
+    client: kube::Client,
+    nodes: Vec<(NodeConfig, Arc<dyn runtime::Runtime>)>,
+    timings: Timings,
+) -> Nodes {
+    let informers = Informers::new(client.clone());
+    let (pods, node_informer) = match nodes.as_slice() {
+        [(only, _)] => (
+            informers.get_selected::<Pod>(&format!("spec.nodeName={}", only.name)),
+            informers.get_selected::<Node>(&format!("metadata.name={}", only.name)),
+        ),
+        _ => (informers.get::<Pod>(), informers.get::<Node>()),
+    };
+    // Upstream kubelets register at once; a thousand in one process take turns.
+    let registration = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut agents = HashMap::new();
+    for (config, runtime) in nodes {
+        let ctx = Arc::new(NodeContext {
+            name: config.name.clone(),
+            host_ip: config.address.clone(),
+            runtime_name: Default::default(),
+            runtime,
+            client: client.clone(),
+            probe_network: config.probe_network,
+            resync: timings.pod_resync,
+            node_changed: tokio::sync::Notify::new(),
+        });
+        let agent = Arc::new(NodeAgent {
+            ctx: ctx.clone(),
+            workers: Mutex::new(HashMap::new()),
+            stats: Default::default(),
+        });
+        agents.insert(config.name.clone(), agent);
+        let key = ObjectKey::cluster(config.name.clone());
+        let node_informer = node_informer.clone();
+        let registration = registration.clone();
+        tokio::spawn(async move {
+            node::run_node(
+                ctx,
+                config,
+                timings,
+                move || node_informer.get(&key),
+                registration,
+            )
+            .await;
+        });
+    }
+    let by_name = Arc::new(agents.clone());
+    let nodes_by_name = by_name.clone();
+    node_informer.add_handler(move |change| {
+        if let Change::Applied { old, new } = change {
+            let cidr = |n: &Node| n.spec.as_ref().and_then(|s| s.pod_cidr.clone());
+            if old.as_ref().map(|o| cidr(o)) != Some(cidr(new)) {
+                if let Some(agent) = new
+                    .metadata
+                    .name
+                    .as_ref()
+                    .and_then(|n| nodes_by_name.get(n))
+                {
+                    agent.ctx.node_changed.notify_one();
+                }
+            }
+        }
+    });
+    let pod_informer = pods.clone();
+    pod_informer.add_handler(move |change| {
+        let node = change
+            .object()
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .unwrap_or("");
+        if let Some(agent) = by_name.get(node) {
+            dispatch(agent, change);
+        }
+    });
+    Nodes {
+        agents,
+        _pods: pods,
+        _nodes: node_informer,
+    }
+}
+
+/// Runs one kubelet for `config` on `runtime` until the process ends
+/// (`k8rs kubelet --kubeconfig F --node-name N`).
+pub async fn run(
+    client: kube::Client,
+    config: NodeConfig,
+    runtime: Arc<dyn runtime::Runtime>,
+) -> anyhow::Result<()> {
+    let _nodes = start_nodes(client, vec![(config, runtime)], Timings::default());
+    std::future::pending::<()>().await;
+    Ok(())
+}

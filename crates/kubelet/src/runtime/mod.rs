@@ -321,6 +321,14 @@ pub trait Runtime: Send + Sync + 'static {
     /// reports it as `containerRuntimeVersion: containerd://1.6.20`.
     async fn version(&self) -> Result<(String, String)>;
 
+    /// CRI `UpdateRuntimeConfig`: hands the runtime the node's pod CIDR once the node
+    /// IPAM controller has assigned it (CNI's host-local range; the hollow runtime's
+    /// address pool). Called again whenever it changes.
+    async fn update_runtime_config(&self, pod_cidr: &str) -> Result<()> {
+        let _ = pod_cidr;
+        Ok(())
+    }
+
     /// Creates and starts a sandbox, returning its id.
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<String>;
     /// Stops a sandbox and every container in it; idempotent.

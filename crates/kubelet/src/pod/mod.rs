@@ -1,0 +1,7 @@
+//! Pods on the node: the per-pod worker, its decisions, probes and status.
+
+pub mod actions;
+pub mod config;
+pub mod prober;
+pub mod status;
+pub mod worker;
