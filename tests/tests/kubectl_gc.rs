@@ -180,4 +180,34 @@ kubectl_tests! {
             wait_gone(k, "configmap", name);
         }
     }
+
+    /// A Deployment with its ReplicaSet and pods (made by the workload controllers):
+    /// `--cascade=orphan` leaves the ReplicaSet and pods ownerless; `--cascade=foreground`
+    /// on a second one returns once its ReplicaSet and pods are gone.
+    fn deployment_cascades(k) {
+        let rs_of = |deploy: &str| -> String {
+            eventually(WAIT, &format!("{deploy}'s ReplicaSet and pods"), || {
+                let rs = k.ok(["get", "rs", "-l", &format!("app={deploy}"), "-o", "jsonpath={.items[*].metadata.name}"]);
+                let pods = k.ok(["get", "pods", "-l", &format!("app={deploy}"), "-o", "name"]);
+                if !rs.is_empty() && pods.lines().count() == 2 { Ok(rs) } else { Err(format!("{rs} / {pods}")) }
+            })
+        };
+        k.ok(["create", "deployment", "kept", "--image=nginx:1.27", "--replicas=2"]);
+        let rs = rs_of("kept");
+        k.ok(["delete", "deployment", "kept", "--cascade=orphan", "--timeout=30s"]);
+        wait_gone(k, "deployment", "kept");
+        assert_eq!(jsonpath(k, "rs", &rs, "{.metadata.ownerReferences}"), "");
+        assert_eq!(k.ok(["get", "pods", "-l", "app=kept", "-o", "name"]).lines().count(), 2);
+
+        k.ok(["create", "deployment", "gone", "--image=nginx:1.27", "--replicas=2"]);
+        let rs = rs_of("gone");
+        let out = k.ok(["delete", "deployment", "gone", "--cascade=foreground", "--timeout=60s"]);
+        assert_contains(&out, "deployment.apps \"gone\" deleted");
+        wait_gone(k, "deployment", "gone");
+        wait_gone(k, "rs", &rs);
+        eventually(WAIT, "gone's pods to be deleted", || {
+            let pods = k.ok(["get", "pods", "-l", "app=gone", "-o", "name"]);
+            if pods.trim().is_empty() { Ok(()) } else { Err(pods) }
+        });
+    }
 }
