@@ -107,6 +107,8 @@ pub struct TestServer {
     log_path: PathBuf,
     /// Extra `k8rs server` flags, kept for [`restart`](TestServer::restart).
     extra: Vec<String>,
+    /// Extra environment of the server process, kept for restarts.
+    env: Vec<(String, String)>,
     /// `k8rs server` or `k8rs up`.
     kind: Kind,
 }
@@ -147,7 +149,13 @@ impl TestServer {
 
     /// Like [`start`](TestServer::start) with extra `k8rs server` flags (e.g. `--store etcd`).
     pub fn start_with_args(extra: &[&str]) -> TestServer {
-        Self::start_kind(Kind::Server, extra)
+        Self::start_with_env(extra, &[])
+    }
+
+    /// Like [`start_with_args`](TestServer::start_with_args) with extra environment
+    /// variables for the server process (e.g. `K8RS_NODE_MONITOR_GRACE_PERIOD`).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestServer {
+        Self::start_kind(Kind::Server, extra, env)
     }
 
     /// Starts `k8rs up` (API server, controllers, containerd, kubelet) on a temporary data
@@ -155,14 +163,14 @@ impl TestServer {
     /// for the node: see [`wait_node_ready`](TestServer::wait_node_ready)). Dropping it
     /// stops it with SIGTERM, as a user would.
     pub fn start_up(extra: &[&str]) -> TestServer {
-        Self::start_kind(Kind::Up, extra)
+        Self::start_kind(Kind::Up, extra, &[])
     }
 
-    fn start_kind(kind: Kind, extra: &[&str]) -> TestServer {
+    fn start_kind(kind: Kind, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
         let binary = k8rs_binary();
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(&binary, extra, kind) {
+            match Self::try_start(&binary, extra, env, kind) {
                 Ok(server) => return server,
                 // Another process may grab the port between our probe and the server's
                 // bind; that shows as an early exit. A server that hangs is not retried.
@@ -175,7 +183,12 @@ impl TestServer {
         panic!("k8rs server did not become ready: {last_failure}");
     }
 
-    fn try_start(binary: &Path, extra: &[&str], kind: Kind) -> Result<TestServer, StartFailure> {
+    fn try_start(
+        binary: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        kind: Kind,
+    ) -> Result<TestServer, StartFailure> {
         let data_dir = tempfile::Builder::new()
             .prefix("k8rs-e2e-data-")
             .tempdir()
@@ -199,6 +212,7 @@ impl TestServer {
         let child = Command::new(binary)
             .args(kind.args(data_dir.path(), port))
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_for_stdout)
             .stderr(log)
@@ -212,6 +226,10 @@ impl TestServer {
             log_path,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             kind,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         match server.wait_ready() {
             Ok(()) => Ok(server),
@@ -291,6 +309,7 @@ impl TestServer {
         self.child = Command::new(k8rs_binary())
             .args(self.kind.args(self.data_dir.path(), self.port))
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log_for_stdout)
             .stderr(log)
@@ -341,6 +360,34 @@ impl TestServer {
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts another `k8rs` command against this server in the background (e.g.
+    /// `hollow --nodes 10`); `--kubeconfig` with the admin kubeconfig is appended. The
+    /// process is killed when the handle is dropped; its output goes to a log file.
+    pub fn spawn_k8rs(&self, args: &[&str]) -> K8rsProcess {
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log_path = self
+            .client_dir
+            .path()
+            .join(format!("k8rs-{}-{n}.log", args.first().unwrap_or(&"cmd")));
+        let log = File::create(&log_path).expect("cannot create the process log");
+        let log_for_stdout = log.try_clone().expect("cannot clone the process log");
+        let child = Command::new(k8rs_binary())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .stdin(Stdio::null())
+            .stdout(log_for_stdout)
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run k8rs {}: {e}", args.join(" ")));
+        K8rsProcess {
+            child,
+            description: format!("k8rs {}", args.join(" ")),
+            log_path,
         }
     }
 
@@ -417,6 +464,67 @@ impl Drop for TestServer {
                 self.port,
                 self.log()
             );
+        }
+    }
+}
+
+/// A `k8rs` process started by [`TestServer::spawn_k8rs`]; killed when dropped, its
+/// log printed if the test is failing.
+pub struct K8rsProcess {
+    child: Child,
+    description: String,
+    log_path: PathBuf,
+}
+
+impl K8rsProcess {
+    /// Everything it has printed so far.
+    pub fn log(&self) -> String {
+        read_lossy(&self.log_path)
+    }
+
+    /// Kills it (SIGKILL, like a crashed node) and waits for it to end.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for K8rsProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} log ---\n{}--- end of log ---",
+                self.description,
+                self.log()
+            );
+        }
+    }
+}
+
+/// Polls `check` every 250 ms until it returns `Ok`, or panics after `timeout` naming
+/// `what` and the last `Err` it gave.
+pub fn wait_until<T>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!(
+                    "timed out after {}s waiting for {what}; last seen: {last}",
+                    timeout.as_secs()
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
     }
 }
@@ -660,6 +768,52 @@ impl Invocation<'_> {
     }
 }
 
+/// What an [`eventually`] check returns: `Some`/`Ok` when done; `None` or `Err(last
+/// observation)` to keep polling.
+pub trait Observation {
+    /// The value a finished check yields.
+    type Output;
+    /// `Ok` when done, else the last observation for the timeout message.
+    fn into_result(self) -> Result<Self::Output, String>;
+}
+
+impl<T> Observation for Option<T> {
+    type Output = T;
+    fn into_result(self) -> Result<T, String> {
+        self.ok_or_else(|| "not yet".to_string())
+    }
+}
+
+impl<T> Observation for Result<T, String> {
+    type Output = T;
+    fn into_result(self) -> Result<T, String> {
+        self
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`/`Ok`, for what controllers do in
+/// the background; panics naming `what` (and the last observation) after `timeout`.
+#[track_caller]
+pub fn eventually<O: Observation>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> O,
+) -> O::Output {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().into_result() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!(
+                    "timed out after {}s waiting for {what}; last seen: {last}",
+                    timeout.as_secs()
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Exit status, stdout and stderr of a run, for assertion messages.
 pub fn render(out: &Output) -> String {
     format!(
@@ -752,6 +906,100 @@ fn read_lossy(path: &Path) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Marks every pod matching `selector` (a label selector, `app=web`) that is not yet ready
+/// as a kubelet would report a started container: phase `Running`, conditions
+/// `Ready`/`ContainersReady`/`PodScheduled` true, and a running, ready status per container.
+/// Stands in for a node where the suite has none. Pods being deleted are left alone.
+/// Returns the names of the pods it marked.
+pub fn mark_pods_ready(k: &Kubectl<'_>, selector: &str) -> Vec<String> {
+    let out = k.ok(["get", "pods", "-l", selector, "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("`kubectl get pods -l {selector} -o json`: {e}\n{out}"));
+    // Pods with the same containers get the same patch: one kubectl run per group.
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for pod in list["items"].as_array().into_iter().flatten() {
+        if !pod["metadata"]["deletionTimestamp"].is_null() {
+            continue;
+        }
+        let ready = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if ready {
+            continue;
+        }
+        let now = rfc3339_now();
+        let containers: Vec<serde_json::Value> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c["name"], "image": c["image"], "imageID": "",
+                    "ready": true, "started": true, "restartCount": 0,
+                    "state": {"running": {"startedAt": now}},
+                })
+            })
+            .collect();
+        let condition =
+            |t: &str| serde_json::json!({"type": t, "status": "True", "lastTransitionTime": now});
+        let patch = serde_json::json!({"status": {
+            "phase": "Running",
+            "conditions": [condition("PodScheduled"), condition("Initialized"), condition("ContainersReady"), condition("Ready")],
+            "containerStatuses": containers,
+            "startTime": now,
+        }});
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        groups.entry(patch.to_string()).or_default().push(name);
+    }
+    let mut marked = Vec::new();
+    for (patch, names) in groups {
+        let mut args = vec!["patch".to_string(), "pod".to_string()];
+        args.extend(names.iter().cloned());
+        args.extend(["--subresource=status", "--type=merge", "-p"].map(String::from));
+        args.push(patch);
+        // A pod deleted meanwhile (a scale-down) makes kubectl fail for that pod only.
+        let out = k.cmd(&args).output();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || stderr.contains("NotFound") || stderr.contains("not found"),
+            "marking pods ready failed\n{}",
+            render(&out)
+        );
+        marked.extend(names);
+    }
+    marked
+}
+
+/// The current UTC time as RFC 3339 with whole seconds (`2026-01-02T03:04:05Z`).
+pub fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Starts a fresh server and runs `test` with the given kubectl version against it.
 pub fn run_with_kubectl(version: KubectlVersion, test: impl FnOnce(&Kubectl<'_>)) {
     // Fail (not skip) up front when this kubectl is missing.
@@ -833,6 +1081,16 @@ mod tests {
         let out = "NAME   READY\nweb    1/1\n\napi    0/1\n";
         assert_eq!(first_column(out), vec!["web", "api"]);
         assert_eq!(table_rows(out)[0], vec!["NAME", "READY"]);
+    }
+
+    #[test]
+    fn rfc3339_now_has_the_right_shape() {
+        let now = rfc3339_now();
+        assert_eq!(now.len(), 20, "{now}");
+        assert!(
+            now.starts_with("20") && now.ends_with('Z') && &now[10..11] == "T",
+            "{now}"
+        );
     }
 
     #[test]

@@ -338,6 +338,16 @@ const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 /// listed once a handler serves them).
 const SERVED_EXTRA: &[(&str, Subresource)] = &[
     (
+        "namespaces",
+        Subresource {
+            name: "finalize",
+            group: "",
+            version: "v1",
+            kind: "Namespace",
+            verbs: &["update"],
+        },
+    ),
+    (
         "pods",
         Subresource {
             name: "binding",

@@ -35,6 +35,11 @@ pub enum Command {
     /// Run a whole single-node cluster: API server, controllers, scheduler, containerd and
     /// the kubelet (needs root, containerd, runc and the CNI plugins).
     Up(UpArgs),
+    /// Run N simulated (hollow) nodes in one process: real node agents over an in-memory
+    /// container runtime, for scale tests.
+    Hollow(HollowArgs),
+    /// Run the scheduler alone, against any API server.
+    Scheduler(SchedulerArgs),
 }
 
 /// `k8rs up` flags.
@@ -57,6 +62,49 @@ pub struct UpArgs {
     /// The node's name [default: the host name].
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
+}
+
+/// `k8rs hollow` flags.
+#[derive(Debug, Args)]
+pub struct HollowArgs {
+    /// Kubeconfig of the cluster to join.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: PathBuf,
+
+    /// How many nodes to run.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub nodes: usize,
+
+    /// Node names are PREFIX0, PREFIX1, …
+    #[arg(long, value_name = "PREFIX", default_value = "hollow-")]
+    pub prefix: String,
+
+    /// Extra node labels, comma-separated key=value (e.g. topology.kubernetes.io/zone=a).
+    #[arg(long, value_name = "K=V,…", value_delimiter = ',')]
+    pub node_labels: Vec<String>,
+
+    /// Time a simulated container takes from start to Running (e.g. 500ms, 2s).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::hollow_cmd::parse_duration)]
+    pub start_delay: std::time::Duration,
+
+    /// Time a simulated container takes to exit after SIGTERM; a deletion waits for it up
+    /// to the pod's grace period (e.g. 1h: containers only stop when killed at the end of
+    /// the grace period).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::hollow_cmd::parse_duration)]
+    pub stop_delay: std::time::Duration,
+}
+
+/// `k8rs scheduler` flags.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Kubeconfig with the API server's address and credentials.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: PathBuf,
+
+    /// KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1): profiles,
+    /// plugins and their weights [default: one default-scheduler profile].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `k8rs server` flags.
@@ -83,9 +131,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "URL,…", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
 
-    /// Components not to run beside the API server, comma-separated (part of the command-line
-    /// contract; the controllers and the scheduler are not embedded yet, so today there is
-    /// nothing to disable).
+    /// Components not to run beside the API server, comma-separated.
     #[arg(long, value_name = "COMPONENT,…", value_enum, value_delimiter = ',')]
     pub disable: Vec<ComponentArg>,
 
@@ -200,6 +246,48 @@ mod tests {
         };
         assert_eq!(args.secure_port, 6443);
         assert_eq!(args.node_ip, None);
+    }
+
+    #[test]
+    fn hollow_flags() {
+        let cli = Cli::try_parse_from([
+            "k8rs",
+            "hollow",
+            "--kubeconfig",
+            "/k",
+            "--nodes",
+            "10",
+            "--prefix",
+            "h-",
+            "--node-labels",
+            "topology.kubernetes.io/zone=a",
+            "--stop-delay",
+            "1h",
+        ])
+        .unwrap();
+        let Command::Hollow(args) = cli.command else {
+            panic!("not hollow")
+        };
+        assert_eq!((args.nodes, args.prefix.as_str()), (10, "h-"));
+        assert_eq!(args.node_labels, ["topology.kubernetes.io/zone=a"]);
+        assert_eq!(args.stop_delay, std::time::Duration::from_secs(3600));
+        assert!(
+            Cli::try_parse_from(["k8rs", "hollow", "--nodes", "3"]).is_err(),
+            "kubeconfig is required"
+        );
+    }
+
+    #[test]
+    fn scheduler_flags() {
+        let cli =
+            Cli::try_parse_from(["k8rs", "scheduler", "--kubeconfig", "/k", "--config", "/c"])
+                .unwrap();
+        let Command::Scheduler(args) = cli.command else {
+            panic!("not scheduler")
+        };
+        assert_eq!(args.kubeconfig, PathBuf::from("/k"));
+        assert_eq!(args.config, Some(PathBuf::from("/c")));
+        assert!(Cli::try_parse_from(["k8rs", "scheduler"]).is_err());
     }
 
     #[test]

@@ -6,7 +6,9 @@
 mod cli;
 mod data_dir;
 mod embedded;
+mod hollow_cmd;
 mod logging;
+mod scheduler_cmd;
 mod server_cmd;
 mod shutdown;
 mod up;
@@ -32,6 +34,8 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Server(args) => server_cmd::run(args).await,
             cli::Command::Up(args) => up::run(args).await,
+            cli::Command::Hollow(args) => hollow_cmd::run(args).await,
+            cli::Command::Scheduler(args) => scheduler_cmd::run(args).await,
         }
     });
     match result {

@@ -89,12 +89,12 @@ fn dispatch(agent: &Arc<NodeAgent>, change: &Change<Pod>) {
 }
 
 /// Handles on the node agents [`start_nodes`] started.
+/// Dropping it stops the shared informers (the agents then stop seeing changes).
 pub struct Nodes {
     /// The agents by node name.
     pub agents: HashMap<String, Arc<NodeAgent>>,
-    /// Keeps the pod and node watches running: an informer's watch stops once nothing
-    /// holds it, and the handlers alone do not.
-    _informers: Arc<Informers>,
+    _pods: k8rs_client::Informer<Pod>,
+    _nodes: k8rs_client::Informer<Node>,
 }
 
 /// Starts node agents, one per `(config, runtime)`, sharing one client and one informer
@@ -164,7 +164,8 @@ pub fn start_nodes(
             }
         }
     });
-    pods.add_handler(move |change| {
+    let pod_informer = pods.clone();
+    pod_informer.add_handler(move |change| {
         let node = change
             .object()
             .spec
@@ -177,7 +178,8 @@ pub fn start_nodes(
     });
     Nodes {
         agents,
-        _informers: informers,
+        _pods: pods,
+        _nodes: node_informer,
     }
 }
 

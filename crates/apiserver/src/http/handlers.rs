@@ -265,6 +265,14 @@ async fn serve_resource(
     let part = match sub {
         None => Part::Main,
         Some("status") if info.subresources.status || info.kind == "Namespace" => Part::Status,
+        Some("finalize") if info.group.is_empty() && info.kind == "Namespace" => {
+            if method != Method::PUT || name.is_none() {
+                return Err(ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                ));
+            }
+            Part::Finalize
+        }
         Some("scale") if info.subresources.scale => {
             return serve_scale(state, res, ns, name.unwrap_or(""), &q, req).await;
         }
@@ -368,11 +376,7 @@ async fn serve_resource(
             let opts = write_options(&q, &req, None)?;
             let bytes = body::read(req.into_body()).await?;
             let obj = body::decode(&content_type, &bytes)?;
-            let r = if info.kind == "Namespace" && sub == Some("finalize") {
-                return Err(ApiError::path_not_found());
-            } else {
-                registry.update(res, ns, name, obj, part, &opts).await?
-            };
+            let r = registry.update(res, ns, name, obj, part, &opts).await?;
             Ok(responses::json_with_warnings(
                 StatusCode::OK,
                 &r.object,
