@@ -143,7 +143,7 @@ async fn run_workload(
         let fill = args.nodes * 4;
         let t = Instant::now();
         let waiter = tokio::spawn(wait_bound(client.clone(), "fill", fill, timeout));
-        create_pods(&client, fill, "fill", |i| low_pod(i)).await?;
+        create_pods(&client, fill, "fill", low_pod).await?;
         waiter.await??;
         println!(
             "{workload:?}: {fill} low-priority pods bound in {:.1} s",
@@ -294,7 +294,10 @@ async fn create_pods(
     make: impl Fn(usize) -> Pod,
 ) -> Result<(), BoxError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let _ = group;
+    debug_assert!(
+        group == "fill" || group == "measure",
+        "pods are labelled by group in make"
+    );
     futures::stream::iter((0..count).map(make))
         .map(|pod| {
             let api = api.clone();
