@@ -88,24 +88,42 @@ async fn run(args: Args) -> Result<(), BoxError> {
             .join("k8rs"),
     };
     if !binary.is_file() {
-        return Err(format!("{} is not a file; build it or pass --k8rs PATH", binary.display()).into());
+        return Err(format!(
+            "{} is not a file; build it or pass --k8rs PATH",
+            binary.display()
+        )
+        .into());
     }
-    let work = tempfile::Builder::new().prefix("k8rs-hollow-bench-").tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("k8rs-hollow-bench-")
+        .tempdir()?;
     let data_dir = work.path().join("data");
-    let mut server = ServerProcess::spawn(&binary, &data_dir, free_port()?, &work.path().join("server.log"))?;
+    let mut server = ServerProcess::spawn(
+        &binary,
+        &data_dir,
+        free_port()?,
+        &work.path().join("server.log"),
+    )?;
     server.wait_ready(Duration::from_secs(30)).await?;
     let config = api_client::load_config(&server.kubeconfig()).await?;
     let client = api_client::http1_client(&config)?;
-    println!("hollow-bench: {} nodes, {} pods per node, {}", args.nodes, args.pods_per_node, binary.display());
+    println!(
+        "hollow-bench: {} nodes, {} pods per node, {}",
+        args.nodes,
+        args.pods_per_node,
+        binary.display()
+    );
 
     let log = File::create(work.path().join("hollow.log"))?;
-    let mut hollow = KillOnDrop(Command::new(&binary)
-        .args(["hollow", "--nodes", &args.nodes.to_string(), "--kubeconfig"])
-        .arg(server.kubeconfig())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()?);
+    let mut hollow = KillOnDrop(
+        Command::new(&binary)
+            .args(["hollow", "--nodes", &args.nodes.to_string(), "--kubeconfig"])
+            .arg(server.kubeconfig())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?,
+    );
     let nodes: Api<Node> = Api::all(client.clone());
     let want = args.nodes;
     let took = wait("nodes Ready", Duration::from_secs(600), || {
@@ -127,7 +145,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
         }
     })
     .await?;
-    println!("{} nodes Ready with pod CIDRs after {:.1} s", args.nodes, took.as_secs_f64());
+    println!(
+        "{} nodes Ready with pod CIDRs after {:.1} s",
+        args.nodes,
+        took.as_secs_f64()
+    );
 
     if args.pods_per_node > 0 {
         let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -156,13 +178,18 @@ async fn run(args: Args) -> Result<(), BoxError> {
                 let running = list
                     .items
                     .iter()
-                    .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                    .filter(|p| {
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                    })
                     .count();
                 Ok((running == total, format!("{running}/{total} Running")))
             }
         })
         .await?;
-        println!("{total} pods Running after {:.1} s", started.elapsed().as_secs_f64());
+        println!(
+            "{total} pods Running after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
 
     tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
@@ -174,9 +201,19 @@ async fn run(args: Args) -> Result<(), BoxError> {
         mb(memory.peak_rss),
         memory.rss as f64 / 1024.0 / args.nodes as f64,
         mb(TARGET_RSS),
-        if args.nodes >= 1000 && memory.rss < TARGET_RSS { "met" } else if args.nodes >= 1000 { "MISSED" } else { "n/a below 1,000 nodes" },
+        if args.nodes >= 1000 && memory.rss < TARGET_RSS {
+            "met"
+        } else if args.nodes >= 1000 {
+            "MISSED"
+        } else {
+            "n/a below 1,000 nodes"
+        },
     );
-    println!("server RSS: {} (peak {})", mb(server_memory.rss), mb(server_memory.peak_rss));
+    println!(
+        "server RSS: {} (peak {})",
+        mb(server_memory.rss),
+        mb(server_memory.peak_rss)
+    );
     let _ = hollow.0.kill();
     Ok(())
 }

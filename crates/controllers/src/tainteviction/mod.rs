@@ -296,7 +296,10 @@ mod tests {
             "one untolerated taint is enough"
         );
         let forever = [toleration(serde_json::json!({"operator": "Exists"}))];
-        assert_eq!(verdict(std::slice::from_ref(&unreachable), &forever), Verdict::Keep);
+        assert_eq!(
+            verdict(std::slice::from_ref(&unreachable), &forever),
+            Verdict::Keep
+        );
         let zero = [toleration(
             serde_json::json!({"operator": "Exists", "tolerationSeconds": 0}),
         )];
