@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod node;
+
 /// Where the versioned kubectl binaries live on these machines (`kubectl.1.32`, …).
 const DEFAULT_KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 /// How long a server may take to write its kubeconfig and answer `/readyz`.
@@ -107,6 +109,36 @@ pub struct TestServer {
     extra: Vec<String>,
     /// Extra environment of the server process, kept for restarts.
     env: Vec<(String, String)>,
+    /// `k8rs server` or `k8rs up`.
+    kind: Kind,
+}
+
+/// Which subcommand a [`TestServer`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// `k8rs server --bind-address 127.0.0.1`.
+    Server,
+    /// `k8rs up` (a whole node; needs root and containerd, see [`node::skip_reason`]).
+    Up,
+}
+
+impl Kind {
+    /// The subcommand and its fixed flags, before `--data-dir`.
+    fn args(self, data_dir: &Path, port: u16) -> Vec<String> {
+        let mut args = vec![
+            match self {
+                Kind::Server => "server".to_string(),
+                Kind::Up => "up".to_string(),
+            },
+            "--data-dir".into(),
+            data_dir.to_string_lossy().into_owned(),
+        ];
+        if self == Kind::Server {
+            args.extend(["--bind-address".into(), "127.0.0.1".into()]);
+        }
+        args.extend(["--secure-port".into(), port.to_string()]);
+        args
+    }
 }
 
 impl TestServer {
@@ -123,10 +155,22 @@ impl TestServer {
     /// Like [`start_with_args`](TestServer::start_with_args) with extra environment
     /// variables for the server process (e.g. `K8RS_NODE_MONITOR_GRACE_PERIOD`).
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestServer {
+        Self::start_kind(Kind::Server, extra, env)
+    }
+
+    /// Starts `k8rs up` (API server, controllers, containerd, kubelet) on a temporary data
+    /// dir holding the busybox and pause images, and waits until the API answers (not
+    /// for the node: see [`wait_node_ready`](TestServer::wait_node_ready)). Dropping it
+    /// stops it with SIGTERM, as a user would.
+    pub fn start_up(extra: &[&str]) -> TestServer {
+        Self::start_kind(Kind::Up, extra, &[])
+    }
+
+    fn start_kind(kind: Kind, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
         let binary = k8rs_binary();
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(&binary, extra, env) {
+            match Self::try_start(&binary, extra, env, kind) {
                 Ok(server) => return server,
                 // Another process may grab the port between our probe and the server's
                 // bind; that shows as an early exit. A server that hangs is not retried.
@@ -143,6 +187,7 @@ impl TestServer {
         binary: &Path,
         extra: &[&str],
         env: &[(&str, &str)],
+        kind: Kind,
     ) -> Result<TestServer, StartFailure> {
         let data_dir = tempfile::Builder::new()
             .prefix("k8rs-e2e-data-")
@@ -161,12 +206,11 @@ impl TestServer {
             .try_clone()
             .map_err(|e| StartFailure::NotReady(format!("cannot clone the log: {e}")))?;
         let port = free_port();
+        if kind == Kind::Up {
+            node::build_images(&data_dir.path().join("agent/images"));
+        }
         let child = Command::new(binary)
-            .arg("server")
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--bind-address", "127.0.0.1", "--secure-port"])
-            .arg(port.to_string())
+            .args(kind.args(data_dir.path(), port))
             .args(extra)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -181,6 +225,7 @@ impl TestServer {
             client_dir,
             log_path,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            kind,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -262,11 +307,7 @@ impl TestServer {
             .expect("reopen the server log");
         let log_for_stdout = log.try_clone().expect("clone the server log");
         self.child = Command::new(k8rs_binary())
-            .arg("server")
-            .arg("--data-dir")
-            .arg(self.data_dir.path())
-            .args(["--bind-address", "127.0.0.1", "--secure-port"])
-            .arg(self.port.to_string())
+            .args(self.kind.args(self.data_dir.path(), self.port))
             .args(&self.extra)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -279,6 +320,46 @@ impl TestServer {
                 "k8rs server did not come back after a restart: {reason}\n--- server log ---\n{}",
                 self.log()
             );
+        }
+    }
+
+    /// Stops the process as a user would (SIGTERM), waits for it to exit (killing it after
+    /// 30 s) and returns its exit status. [`restart`](TestServer::restart) starts it again.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { kill(self.child.id() as i32, 15) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait for the killed server");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until node `name` reports `Ready=True`; panics with the server log if it
+    /// does not within `timeout`.
+    pub fn wait_node_ready(&self, name: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let jsonpath = r#"-o=jsonpath={.status.conditions[?(@.type=="Ready")].status}"#;
+        loop {
+            let out = self.kubectl(KubectlVersion::V1_33, ["get", "node", name, jsonpath]);
+            if String::from_utf8_lossy(&out.stdout).trim() == "True" {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "node {name} not Ready after {timeout:?}: {}{}\n--- server log ---\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -365,8 +446,16 @@ impl TestServer {
     }
 }
 
+extern "C" {
+    fn kill(pid: i32, signal: i32) -> i32;
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
+        if self.kind == Kind::Up {
+            // SIGTERM: `k8rs up` stops containerd on its way out; SIGKILL would leave it.
+            self.stop();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
@@ -679,6 +768,52 @@ impl Invocation<'_> {
     }
 }
 
+/// What an [`eventually`] check returns: `Some`/`Ok` when done; `None` or `Err(last
+/// observation)` to keep polling.
+pub trait Observation {
+    /// The value a finished check yields.
+    type Output;
+    /// `Ok` when done, else the last observation for the timeout message.
+    fn into_result(self) -> Result<Self::Output, String>;
+}
+
+impl<T> Observation for Option<T> {
+    type Output = T;
+    fn into_result(self) -> Result<T, String> {
+        self.ok_or_else(|| "not yet".to_string())
+    }
+}
+
+impl<T> Observation for Result<T, String> {
+    type Output = T;
+    fn into_result(self) -> Result<T, String> {
+        self
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`/`Ok`, for what controllers do in
+/// the background; panics naming `what` (and the last observation) after `timeout`.
+#[track_caller]
+pub fn eventually<O: Observation>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> O,
+) -> O::Output {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().into_result() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!(
+                    "timed out after {}s waiting for {what}; last seen: {last}",
+                    timeout.as_secs()
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Exit status, stdout and stderr of a run, for assertion messages.
 pub fn render(out: &Output) -> String {
     format!(
@@ -771,6 +906,100 @@ fn read_lossy(path: &Path) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Marks every pod matching `selector` (a label selector, `app=web`) that is not yet ready
+/// as a kubelet would report a started container: phase `Running`, conditions
+/// `Ready`/`ContainersReady`/`PodScheduled` true, and a running, ready status per container.
+/// Stands in for a node where the suite has none. Pods being deleted are left alone.
+/// Returns the names of the pods it marked.
+pub fn mark_pods_ready(k: &Kubectl<'_>, selector: &str) -> Vec<String> {
+    let out = k.ok(["get", "pods", "-l", selector, "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("`kubectl get pods -l {selector} -o json`: {e}\n{out}"));
+    // Pods with the same containers get the same patch: one kubectl run per group.
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for pod in list["items"].as_array().into_iter().flatten() {
+        if !pod["metadata"]["deletionTimestamp"].is_null() {
+            continue;
+        }
+        let ready = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if ready {
+            continue;
+        }
+        let now = rfc3339_now();
+        let containers: Vec<serde_json::Value> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c["name"], "image": c["image"], "imageID": "",
+                    "ready": true, "started": true, "restartCount": 0,
+                    "state": {"running": {"startedAt": now}},
+                })
+            })
+            .collect();
+        let condition =
+            |t: &str| serde_json::json!({"type": t, "status": "True", "lastTransitionTime": now});
+        let patch = serde_json::json!({"status": {
+            "phase": "Running",
+            "conditions": [condition("PodScheduled"), condition("Initialized"), condition("ContainersReady"), condition("Ready")],
+            "containerStatuses": containers,
+            "startTime": now,
+        }});
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        groups.entry(patch.to_string()).or_default().push(name);
+    }
+    let mut marked = Vec::new();
+    for (patch, names) in groups {
+        let mut args = vec!["patch".to_string(), "pod".to_string()];
+        args.extend(names.iter().cloned());
+        args.extend(["--subresource=status", "--type=merge", "-p"].map(String::from));
+        args.push(patch);
+        // A pod deleted meanwhile (a scale-down) makes kubectl fail for that pod only.
+        let out = k.cmd(&args).output();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || stderr.contains("NotFound") || stderr.contains("not found"),
+            "marking pods ready failed\n{}",
+            render(&out)
+        );
+        marked.extend(names);
+    }
+    marked
+}
+
+/// The current UTC time as RFC 3339 with whole seconds (`2026-01-02T03:04:05Z`).
+pub fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Starts a fresh server and runs `test` with the given kubectl version against it.
 pub fn run_with_kubectl(version: KubectlVersion, test: impl FnOnce(&Kubectl<'_>)) {
     // Fail (not skip) up front when this kubectl is missing.
@@ -852,6 +1081,16 @@ mod tests {
         let out = "NAME   READY\nweb    1/1\n\napi    0/1\n";
         assert_eq!(first_column(out), vec!["web", "api"]);
         assert_eq!(table_rows(out)[0], vec!["NAME", "READY"]);
+    }
+
+    #[test]
+    fn rfc3339_now_has_the_right_shape() {
+        let now = rfc3339_now();
+        assert_eq!(now.len(), 20, "{now}");
+        assert!(
+            now.starts_with("20") && now.ends_with('Z') && &now[10..11] == "T",
+            "{now}"
+        );
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! (`system:anonymous`, group `system:unauthenticated`) on the public health and version
 //! endpoints and 401 elsewhere.
 //!
-//! Today the chain holds the client-certificate authenticator; bearer tokens
-//! (ServiceAccount JWTs) are another [`Authenticator`] added with
-//! [`AuthenticatorChain::with`] and served through [`authenticate_with`].
+//! The server's chain holds the client-certificate authenticator, then ServiceAccount
+//! bearer tokens ([`crate::satoken::ServiceAccountAuthenticator`], added with
+//! [`AuthenticatorChain::with`]), and is served through [`authenticate_with`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -76,6 +76,14 @@ pub trait Authenticator: Send + Sync {
     /// `Ok(Some(user))` when the request carries a valid credential of this kind,
     /// `Ok(None)` when it carries none, `Err` when it carries an invalid one.
     async fn authenticate(&self, req: &Parts) -> Result<Option<UserInfo>, AuthnError>;
+}
+
+/// A shared authenticator is one too (the token authenticator also serves `TokenReview`).
+#[async_trait]
+impl<T: Authenticator + ?Sized> Authenticator for Arc<T> {
+    async fn authenticate(&self, req: &Parts) -> Result<Option<UserInfo>, AuthnError> {
+        (**self).authenticate(req).await
+    }
 }
 
 /// Authenticates by the verified TLS client certificate: CN is the user name, O values the

@@ -23,6 +23,13 @@ const REVIEWS: &[(&str, &str, &str, &str, bool)] = &[
         false,
     ),
     (
+        "authentication.k8s.io",
+        "v1",
+        "tokenreviews",
+        "TokenReview",
+        false,
+    ),
+    (
         "authorization.k8s.io",
         "v1",
         "localsubjectaccessreviews",
@@ -138,6 +145,21 @@ impl Discovery {
                 subresources: Subresources::default(),
             });
         }
+        // metrics.k8s.io, served from the kubelets' summaries (as k3s's metrics-server).
+        for (plural, kind, namespaced) in crate::http::metrics_api::RESOURCES {
+            add(ResourceInfo {
+                group: crate::http::metrics_api::GROUP,
+                version: crate::http::metrics_api::VERSION,
+                kind,
+                plural,
+                singular: "",
+                namespaced: *namespaced,
+                short_names: &[],
+                categories: &[],
+                verbs: &["get", "list"],
+                subresources: Subresources::default(),
+            });
+        }
         for (_, versions) in &mut groups {
             versions.sort_by_key(|v| std::cmp::Reverse(version_priority(&v.0)));
             for (_, entries) in versions.iter_mut() {
@@ -150,6 +172,11 @@ impl Discovery {
             server_address,
             openapi_cache: OnceLock::new(),
         }
+    }
+
+    /// `host:port` clients reach this server at.
+    pub fn server_address(&self) -> &str {
+        &self.server_address
     }
 
     /// `/api` or `/apis`, aggregated when the client asks for it.
@@ -311,6 +338,16 @@ const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 /// listed once a handler serves them).
 const SERVED_EXTRA: &[(&str, Subresource)] = &[
     (
+        "namespaces",
+        Subresource {
+            name: "finalize",
+            group: "",
+            version: "v1",
+            kind: "Namespace",
+            verbs: &["update"],
+        },
+    ),
+    (
         "pods",
         Subresource {
             name: "binding",
@@ -318,6 +355,66 @@ const SERVED_EXTRA: &[(&str, Subresource)] = &[
             version: "v1",
             kind: "Binding",
             verbs: &["create"],
+        },
+    ),
+    (
+        "serviceaccounts",
+        Subresource {
+            name: "token",
+            group: "authentication.k8s.io",
+            version: "v1",
+            kind: "TokenRequest",
+            verbs: &["create"],
+        },
+    ),
+    (
+        "pods",
+        Subresource {
+            name: "attach",
+            group: "",
+            version: "v1",
+            kind: "PodAttachOptions",
+            verbs: &["create", "get"],
+        },
+    ),
+    (
+        "pods",
+        Subresource {
+            name: "exec",
+            group: "",
+            version: "v1",
+            kind: "PodExecOptions",
+            verbs: &["create", "get"],
+        },
+    ),
+    (
+        "pods",
+        Subresource {
+            name: "log",
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            verbs: &["get"],
+        },
+    ),
+    (
+        "pods",
+        Subresource {
+            name: "portforward",
+            group: "",
+            version: "v1",
+            kind: "PodPortForwardOptions",
+            verbs: &["create", "get"],
+        },
+    ),
+    (
+        "nodes",
+        Subresource {
+            name: "proxy",
+            group: "",
+            version: "v1",
+            kind: "NodeProxyOptions",
+            verbs: &["create", "delete", "get", "patch", "update"],
         },
     ),
     (

@@ -17,6 +17,7 @@ pub mod patch;
 pub mod pki;
 pub mod protobuf;
 pub mod registry;
+pub mod satoken;
 pub mod server;
 pub mod status;
 pub mod table;

@@ -66,6 +66,17 @@ pub async fn run_notifying(
         metrics.clone(),
     ));
     let registry = Registry::start(store, k8rs_api::resources::all()).await?;
+    let tokens = Arc::new(crate::satoken::TokenIssuer::from_pem(
+        pki.service_account_key_pem(),
+    )?);
+    registry.set_token_issuer(tokens.clone());
+    registry.set_cluster_ca(pki.ca_pem().to_string());
+    let token_authenticator = Arc::new(crate::satoken::ServiceAccountAuthenticator::new(
+        tokens,
+        registry.clone(),
+    ));
+    let authenticators =
+        Arc::new(crate::authn::AuthenticatorChain::default().with(token_authenticator.clone()));
     let advertise = if config.bind_address.is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
@@ -81,6 +92,9 @@ pub async fn run_notifying(
         registry,
         discovery,
         metrics,
+        authenticators,
+        tokens: token_authenticator,
+        kubelet: crate::http::node_proxy::KubeletClient::new(pki.kubelet_client_config()?),
     });
     let app = router(state);
 

@@ -32,9 +32,36 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the API server with its store (sqlite embedded, or etcd).
     Server(ServerArgs),
+    /// Run a whole single-node cluster: API server, controllers, scheduler, containerd and
+    /// the kubelet (needs root, containerd, runc and the CNI plugins).
+    Up(UpArgs),
     /// Run N simulated (hollow) nodes in one process: real node agents over an in-memory
     /// container runtime, for scale tests.
     Hollow(HollowArgs),
+    /// Run the scheduler alone, against any API server.
+    Scheduler(SchedulerArgs),
+}
+
+/// `k8rs up` flags.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where the store, certificates, admin.kubeconfig and the node's files (containerd,
+    /// CNI, offline images in agent/images/) live [default: /var/lib/k8rs].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// HTTPS port to serve the Kubernetes API on.
+    #[arg(long, value_name = "PORT", default_value_t = 6443, value_parser = clap::value_parser!(u16).range(1..))]
+    pub secure_port: u16,
+
+    /// The node's address: the API server listens on it and pods reach the API there
+    /// [default: the address of the interface with the default route].
+    #[arg(long, value_name = "IP")]
+    pub node_ip: Option<IpAddr>,
+
+    /// The node's name [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
 }
 
 /// `k8rs hollow` flags.
@@ -67,6 +94,19 @@ pub struct HollowArgs {
     pub stop_delay: std::time::Duration,
 }
 
+/// `k8rs scheduler` flags.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Kubeconfig with the API server's address and credentials.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: PathBuf,
+
+    /// KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1): profiles,
+    /// plugins and their weights [default: one default-scheduler profile].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
 /// `k8rs server` flags.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -91,9 +131,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "URL,…", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
 
-    /// Components not to run beside the API server, comma-separated (part of the command-line
-    /// contract; the controllers and the scheduler are not embedded yet, so today there is
-    /// nothing to disable).
+    /// Components not to run beside the API server, comma-separated.
     #[arg(long, value_name = "COMPONENT,…", value_enum, value_delimiter = ',')]
     pub disable: Vec<ComponentArg>,
 
@@ -185,6 +223,32 @@ mod tests {
     }
 
     #[test]
+    fn up_flags_parse_as_documented() {
+        let cli = Cli::try_parse_from([
+            "k8rs",
+            "up",
+            "--data-dir",
+            "/tmp/d",
+            "--secure-port",
+            "7443",
+            "--node-ip",
+            "10.0.0.5",
+        ])
+        .unwrap();
+        let Command::Up(args) = cli.command else {
+            panic!("not up")
+        };
+        assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/d")));
+        assert_eq!(args.secure_port, 7443);
+        assert_eq!(args.node_ip.unwrap().to_string(), "10.0.0.5");
+        let Command::Up(args) = Cli::try_parse_from(["k8rs", "up"]).unwrap().command else {
+            panic!("not up")
+        };
+        assert_eq!(args.secure_port, 6443);
+        assert_eq!(args.node_ip, None);
+    }
+
+    #[test]
     fn hollow_flags() {
         let cli = Cli::try_parse_from([
             "k8rs",
@@ -214,6 +278,19 @@ mod tests {
     }
 
     #[test]
+    fn scheduler_flags() {
+        let cli =
+            Cli::try_parse_from(["k8rs", "scheduler", "--kubeconfig", "/k", "--config", "/c"])
+                .unwrap();
+        let Command::Scheduler(args) = cli.command else {
+            panic!("not scheduler")
+        };
+        assert_eq!(args.kubeconfig, PathBuf::from("/k"));
+        assert_eq!(args.config, Some(PathBuf::from("/c")));
+        assert!(Cli::try_parse_from(["k8rs", "scheduler"]).is_err());
+    }
+
+    #[test]
     fn bad_values_are_rejected() {
         for argv in [
             &["k8rs", "server", "--secure-port", "0"][..],
@@ -221,6 +298,8 @@ mod tests {
             &["k8rs", "server", "--bind-address", "localhost:1"],
             &["k8rs", "server", "--store", "mysql"],
             &["k8rs", "server", "--disable", "kubelet"],
+            &["k8rs", "up", "--node-ip", "node1"],
+            &["k8rs", "up", "--secure-port", "0"],
         ] {
             assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
         }

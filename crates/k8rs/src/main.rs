@@ -8,8 +8,10 @@ mod data_dir;
 mod embedded;
 mod hollow_cmd;
 mod logging;
+mod scheduler_cmd;
 mod server_cmd;
 mod shutdown;
+mod up;
 
 use std::process::ExitCode;
 
@@ -31,7 +33,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Server(args) => server_cmd::run(args).await,
+            cli::Command::Up(args) => up::run(args).await,
             cli::Command::Hollow(args) => hollow_cmd::run(args).await,
+            cli::Command::Scheduler(args) => scheduler_cmd::run(args).await,
         }
     });
     match result {

@@ -6,11 +6,19 @@
 //! nodes) sharing one client, one pod informer and one node informer, so a thousand
 //! nodes cost a thousand sets of small tasks, not a thousand watches.
 
+// The CRI client is generated for tonic 0.14, which the workspace names `tonic14` (the etcd
+// client is still on 0.12); generated code refers to `tonic::`.
+extern crate tonic14 as tonic;
+
+pub mod containerd;
+pub mod cri;
 pub mod hollow;
 pub mod node;
 pub mod pod;
 pub mod runtime;
+pub mod server;
 pub mod stats;
+pub mod streaming;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -141,7 +141,9 @@ async fn serve(state: &Arc<AppState>, req: Request) -> ApiResult<Response> {
                 }
                 Ok(resp)
             } else if crate::discovery::is_review(&info) {
-                serve_review(&info, req).await
+                serve_review(state, &info, req).await
+            } else if super::metrics_api::is_metrics(&info) {
+                super::metrics_api::serve(state, &info, req).await
             } else {
                 Err(ApiError::path_not_found())
             }
@@ -263,11 +265,40 @@ async fn serve_resource(
     let part = match sub {
         None => Part::Main,
         Some("status") if info.subresources.status || info.kind == "Namespace" => Part::Status,
+        Some("finalize") if info.group.is_empty() && info.kind == "Namespace" => {
+            if method != Method::PUT || name.is_none() {
+                return Err(ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                ));
+            }
+            Part::Finalize
+        }
         Some("scale") if info.subresources.scale => {
             return serve_scale(state, res, ns, name.unwrap_or(""), &q, req).await;
         }
         Some("binding") if info.group.is_empty() && info.kind == "Pod" && name.is_some() => {
             return serve_binding(state, ns.unwrap_or(""), name, &q, req).await;
+        }
+        Some("log") if info.group.is_empty() && info.kind == "Pod" && name.is_some() => {
+            return super::node_proxy::pod_log(state, ns.unwrap_or(""), name.unwrap_or(""), req)
+                .await;
+        }
+        Some(s @ ("exec" | "attach" | "portforward"))
+            if info.group.is_empty() && info.kind == "Pod" && name.is_some() =>
+        {
+            return super::node_proxy::pod_stream(
+                state,
+                s,
+                ns.unwrap_or(""),
+                name.unwrap_or(""),
+                req,
+            )
+            .await;
+        }
+        Some("token")
+            if info.group.is_empty() && info.kind == "ServiceAccount" && name.is_some() =>
+        {
+            return serve_token_request(state, ns.unwrap_or(""), name.unwrap_or(""), &q, req).await;
         }
         Some("eviction") if info.group.is_empty() && info.kind == "Pod" => {
             return serve_eviction(state, res, ns.unwrap_or(""), name.unwrap_or(""), &q, req).await;
@@ -345,11 +376,7 @@ async fn serve_resource(
             let opts = write_options(&q, &req, None)?;
             let bytes = body::read(req.into_body()).await?;
             let obj = body::decode(&content_type, &bytes)?;
-            let r = if info.kind == "Namespace" && sub == Some("finalize") {
-                return Err(ApiError::path_not_found());
-            } else {
-                registry.update(res, ns, name, obj, part, &opts).await?
-            };
+            let r = registry.update(res, ns, name, obj, part, &opts).await?;
             Ok(responses::json_with_warnings(
                 StatusCode::OK,
                 &r.object,
@@ -519,7 +546,8 @@ async fn serve_binding(
     Ok(action_done())
 }
 
-/// The options and decoded body of a POST to an action subresource (binding, eviction).
+/// The options and decoded body of a POST to an action subresource (binding, eviction,
+/// token).
 async fn action_body(q: &Query, req: Request) -> ApiResult<(WriteOptions, Value)> {
     if req.method() != Method::POST {
         return Err(ApiError::method_not_allowed(
@@ -571,6 +599,20 @@ async fn serve_eviction(
     Ok(action_done())
 }
 
+/// `POST serviceaccounts/<name>/token` with an `authentication.k8s.io/v1 TokenRequest`:
+/// answers `201` with the request, defaulted, and `status.token` (`kubectl create token`).
+async fn serve_token_request(
+    state: &Arc<AppState>,
+    ns: &str,
+    name: &str,
+    q: &Query,
+    req: Request,
+) -> ApiResult<Response> {
+    let (_opts, request) = action_body(q, req).await?;
+    let answer = state.registry.request_token(ns, name, request).await?;
+    Ok(responses::json(StatusCode::CREATED, &answer))
+}
+
 /// A streaming watch response: one JSON event per line.
 fn watch_response(
     res: Arc<Resource>,
@@ -617,7 +659,11 @@ fn watch_response(
 
 /// `SelfSubjectReview` (`kubectl auth whoami`) and access reviews (`kubectl auth can-i`):
 /// computed per request, never stored.
-async fn serve_review(info: &RequestInfo, req: Request) -> ApiResult<Response> {
+async fn serve_review(
+    state: &Arc<AppState>,
+    info: &RequestInfo,
+    req: Request,
+) -> ApiResult<Response> {
     if req.method() != Method::POST || info.name.is_some() {
         return Err(ApiError::method_not_allowed(
             "the server does not allow this method on the requested resource",
@@ -634,6 +680,44 @@ async fn serve_review(info: &RequestInfo, req: Request) -> ApiResult<Response> {
     match (info.group.as_str(), info.resource.as_str()) {
         ("authentication.k8s.io", "selfsubjectreviews") => {
             obj["status"] = json!({"userInfo": user});
+        }
+        ("authentication.k8s.io", "tokenreviews") => {
+            // Cluster-scoped: upstream registers no namespaced route for it.
+            if info.namespace.is_some() {
+                return Err(ApiError::path_not_found());
+            }
+            let token = obj
+                .pointer("/spec/token")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if token.is_empty() {
+                return Err(ApiError::bad_request(
+                    "token is required for TokenReview in authentication",
+                ));
+            }
+            let mut audiences: Vec<String> = obj
+                .pointer("/spec/audiences")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if audiences.is_empty() {
+                audiences = state.tokens.audiences().to_vec();
+            }
+            obj["status"] = match state.tokens.review(&token, &audiences).await {
+                Ok((mut user, matched)) => {
+                    // The review runs upstream's whole authenticator, which adds this group.
+                    user.groups
+                        .push(crate::authn::GROUP_AUTHENTICATED.to_string());
+                    json!({"authenticated": true, "user": user, "audiences": matched})
+                }
+                Err(e) => json!({"user": {}, "error": e.0}),
+            };
         }
         (
             "authorization.k8s.io",

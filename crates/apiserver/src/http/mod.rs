@@ -3,6 +3,8 @@
 
 pub mod body;
 mod handlers;
+pub mod metrics_api;
+pub mod node_proxy;
 pub mod request_info;
 mod responses;
 
@@ -10,7 +12,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use http::{header, HeaderValue, StatusCode};
 
@@ -26,6 +28,12 @@ pub struct AppState {
     pub discovery: Discovery,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Who a request comes from: client certificates, then ServiceAccount tokens.
+    pub authenticators: Arc<crate::authn::AuthenticatorChain>,
+    /// The ServiceAccount token authenticator, for `TokenReview`.
+    pub tokens: Arc<crate::satoken::ServiceAccountAuthenticator>,
+    /// Dials kubelets for logs, exec, attach, port-forward, node proxy and metrics.
+    pub kubelet: node_proxy::KubeletClient,
 }
 
 /// The whole router: health, version, discovery, OpenAPI, metrics and resources.
@@ -39,18 +47,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/livez/{*check}", get(health))
         .route("/readyz/{*check}", get(health))
         .route("/metrics", get(metrics))
+        .route(
+            crate::satoken::OPENID_CONFIGURATION_PATH,
+            get(openid_configuration),
+        )
+        .route(crate::satoken::JWKS_PATH, get(jwks))
         .route("/openapi/v2", get(crate::discovery::openapi_v2))
         .route("/openapi/v3", get(crate::discovery::openapi_index))
         .route(
             "/openapi/v3/{*path}",
             get(crate::discovery::openapi_document),
         )
+        .route("/api/v1/nodes/{name}/proxy", any(node_proxy::node_proxy))
+        .route(
+            "/api/v1/nodes/{name}/proxy/{*path}",
+            any(node_proxy::node_proxy),
+        )
         .fallback(handlers::api)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             handlers::observe,
         ))
-        .layer(axum::middleware::from_fn(crate::authn::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.authenticators.clone(),
+            crate::authn::authenticate_with,
+        ))
         .with_state(state)
 }
 
@@ -103,6 +124,37 @@ async fn health(req: Request) -> Response {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         )],
         "ok",
+    )
+        .into_response()
+}
+
+/// `GET /.well-known/openid-configuration`: ServiceAccount issuer discovery, so relying
+/// parties can verify tokens without calling `TokenReview`.
+async fn openid_configuration(State(state): State<Arc<AppState>>) -> Response {
+    let body = state
+        .tokens
+        .issuer()
+        .openid_configuration(state.discovery.server_address());
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /openid/v1/jwks`: the ServiceAccount token signing key set.
+async fn jwks(State(state): State<Arc<AppState>>) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        state.tokens.issuer().jwks().to_string(),
     )
         .into_response()
 }

@@ -187,6 +187,9 @@ impl Registry {
         match result {
             Ok(rev) => {
                 crate::watch_cache::set_rv(obj, rev);
+                if info.group.is_empty() && info.kind == "Namespace" {
+                    self.ensure_default_service_account(&name).await?;
+                }
                 Ok(())
             }
             Err(k8rs_store::Error::AlreadyExists(_)) => Err(ApiError::already_exists(info, &name)),

@@ -14,11 +14,12 @@ mod delete;
 mod eviction;
 pub mod meta;
 mod read;
+mod serviceaccount;
 mod subresources;
 mod update;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use k8rs_api::schema::Schema;
@@ -32,6 +33,7 @@ use crate::watch_cache::{ResourceCache, WatchCache};
 pub use admission::kubernetes_service_ip;
 pub use delete::DeleteOptions;
 pub use read::{ListOptions, ListResult, WatchEvent, WatchOptions};
+pub use serviceaccount::{DEFAULT_SERVICE_ACCOUNT, TOKEN_MOUNT_PATH};
 pub use subresources::{to_scale, ScaleChange};
 pub use update::Part;
 
@@ -148,6 +150,10 @@ pub struct Registry {
     resources: Vec<Arc<Resource>>,
     by_path: HashMap<(String, String, String), Arc<Resource>>,
     admission: admission::Admission,
+    /// The ServiceAccount token signer (legacy token Secrets are signed on create).
+    tokens: OnceLock<Arc<crate::satoken::TokenIssuer>>,
+    /// The cluster CA (PEM), the `ca.crt` of legacy token Secrets.
+    cluster_ca: OnceLock<String>,
 }
 
 /// How long a read waits for the cache to catch up with the store.
@@ -210,6 +216,8 @@ impl Registry {
             resources,
             by_path,
             admission: admission::Admission::default(),
+            tokens: OnceLock::new(),
+            cluster_ca: OnceLock::new(),
         });
         registry.bootstrap().await?;
         Ok(registry)
@@ -388,6 +396,50 @@ impl Registry {
                 Ok(_) => {}
                 Err(e) if e.reason == "AlreadyExists" => {}
                 Err(e) => anyhow::bail!("creating namespace {name}: {e}"),
+            }
+        }
+        // Every namespace has its `default` ServiceAccount, also in data dirs from before
+        // the registry created them (the cache has caught up with the writes above).
+        self.consistent_revision()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading namespaces: {e}"))?;
+        let namespaces: Vec<String> = self
+            .resource_cache(&ns)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .list(&ns.storage_prefix, 0)
+            .objects
+            .iter()
+            .filter(|n| !meta::is_deleting(n))
+            .map(|n| meta::name(n).to_string())
+            .collect();
+        for name in namespaces {
+            self.ensure_default_service_account(&name)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating {name}/default ServiceAccount: {e}"))?;
+        }
+        // Upstream's API server creates the two system priority classes at start-up.
+        if let Some(pc) = self
+            .resource_by_kind("scheduling.k8s.io", "PriorityClass")
+            .cloned()
+        {
+            for (name, value, description) in [
+                ("system-node-critical", 2_000_001_000, "Used for system critical pods that must not be moved from their current node."),
+                ("system-cluster-critical", 2_000_000_000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+            ] {
+                if self.store.get(&pc.key(None, name)).await?.is_some() {
+                    continue;
+                }
+                let obj = serde_json::json!({
+                    "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                    "metadata": {"name": name}, "value": value, "description": description,
+                    "preemptionPolicy": "PreemptLowerPriority",
+                });
+                let opts = WriteOptions { field_manager: "k8rs".into(), ..Default::default() };
+                match self.create(&pc, None, obj, &opts).await {
+                    Ok(_) => {}
+                    Err(e) if e.reason == "AlreadyExists" => {}
+                    Err(e) => anyhow::bail!("creating priority class {name}: {e}"),
+                }
             }
         }
         Ok(())

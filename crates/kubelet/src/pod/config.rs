@@ -48,8 +48,34 @@ pub fn sandbox_config(pod: &Pod, attempt: u32) -> SandboxConfig {
         host_pid: spec.host_pid == Some(true),
         host_ipc: spec.host_ipc == Some(true),
         port_mappings,
+        cgroup_parent: crate::cri::cgroups::pod_cgroup_parent(
+            &qos_class(pod),
+            &meta.uid.clone().unwrap_or_default(),
+        ),
         ..Default::default()
     }
+}
+
+/// The pod's QoS class: the API server's `status.qosClass` (set at creation, immutable),
+/// else BestEffort when no container asks for CPU or memory, else Burstable.
+fn qos_class(pod: &Pod) -> String {
+    if let Some(class) = pod.status.as_ref().and_then(|s| s.qos_class.clone()) {
+        return class;
+    }
+    let spec = pod.spec.clone().unwrap_or_default();
+    let asks = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .any(|c| {
+            c.resources.as_ref().is_some_and(|r| {
+                [&r.requests, &r.limits].iter().any(|m| {
+                    m.as_ref()
+                        .is_some_and(|m| m.contains_key("cpu") || m.contains_key("memory"))
+                })
+            })
+        });
+    if asks { "Burstable" } else { "BestEffort" }.to_string()
 }
 
 /// The container configuration for attempt `attempt` of `container`.

@@ -1,0 +1,169 @@
+//! The node `k8rs up` runs: its configuration from the host (capacity, addresses, OS),
+//! and its pod CIDR, which `up` assigns as a single-node cluster's IPAM would.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use k8rs_kubelet::NodeConfig;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams};
+
+/// The pods' subnet on this node: the first /24 of k3s's default cluster CIDR
+/// (10.42.0.0/16; Services use 10.43.0.0/16).
+pub const POD_CIDR: &str = "10.42.0.0/24";
+
+/// Pods per node, upstream's default `--max-pods`.
+const MAX_PODS: &str = "110";
+
+/// The node's configuration, read from the host.
+pub fn config(name: &str, address: IpAddr, data_dir: &Path) -> NodeConfig {
+    let mut capacity = BTreeMap::new();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    capacity.insert("cpu".to_string(), cpus.to_string());
+    if let Some(kib) = mem_total_kib() {
+        capacity.insert("memory".to_string(), format!("{kib}Ki"));
+    }
+    if let Some(bytes) = disk_bytes(data_dir) {
+        capacity.insert(
+            "ephemeral-storage".to_string(),
+            format!("{}Ki", bytes / 1024),
+        );
+    }
+    capacity.insert("pods".to_string(), MAX_PODS.to_string());
+    NodeConfig {
+        name: name.to_string(),
+        labels: BTreeMap::from([(
+            "node-role.kubernetes.io/control-plane".to_string(),
+            "true".to_string(),
+        )]),
+        allocatable: capacity.clone(),
+        capacity,
+        address: address.to_string(),
+        probe_network: true,
+        kubelet_port: 10250,
+        kernel_version: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
+        os_image: os_image().unwrap_or_else(|| "Linux".into()),
+        machine_id: read_trimmed("/etc/machine-id").unwrap_or_else(|| format!("{:032x}", 0)),
+    }
+}
+
+/// The node name: the host name in lower case (node names are DNS subdomains).
+pub fn default_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .map(|h| h.to_lowercase())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "k8rs".into())
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn mem_total_kib() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn disk_bytes(dir: &Path) -> Option<u64> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct we own; `path` is NUL-terminated.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_blocks as u64 * stat.f_frsize as u64)
+}
+
+/// `PRETTY_NAME` from `/etc/os-release` (`Debian GNU/Linux 12 (bookworm)`).
+fn os_image() -> Option<String> {
+    let release = std::fs::read_to_string("/etc/os-release").ok()?;
+    release
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+}
+
+/// Sets `spec.podCIDR(s)` once the kubelet has registered the node (the field can only
+/// be set once; a node that has one keeps it).
+pub async fn assign_pod_cidr(client: kube::Client, name: String) {
+    let nodes: Api<Node> = Api::all(client);
+    loop {
+        match nodes.get_opt(&name).await {
+            Ok(Some(node)) => {
+                if node
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.pod_cidr.as_ref())
+                    .is_some()
+                {
+                    return;
+                }
+                let patch =
+                    serde_json::json!({"spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]}});
+                match nodes
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!(node = %name, error = %e, "cannot set the node's pod CIDR; retrying")
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(node = %name, error = %e, "waiting for the node"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the node reports `Ready=True`.
+pub async fn wait_ready(client: kube::Client, name: &str) {
+    let nodes: Api<Node> = Api::all(client);
+    loop {
+        if let Ok(Some(node)) = nodes.get_opt(name).await {
+            let ready = node
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            if ready {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_config_has_real_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config("n1", "10.0.0.5".parse().unwrap(), dir.path());
+        assert_eq!(config.name, "n1");
+        assert_eq!(config.address, "10.0.0.5");
+        assert!(config.capacity["cpu"].parse::<u32>().unwrap() >= 1);
+        assert!(config.capacity["memory"].ends_with("Ki"));
+        assert!(config.capacity["ephemeral-storage"].ends_with("Ki"));
+        assert_eq!(config.capacity["pods"], "110");
+        assert!(config.probe_network);
+    }
+}

@@ -1,0 +1,128 @@
+//! For suites that run real containers (containerd, `k8rs up`): whether this host can,
+//! and the offline images they run, built by the project's `scripts/mkimage.py`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The busybox image every node suite runs (`kubectl run --image=busybox` resolves to it).
+pub const BUSYBOX: &str = "docker.io/library/busybox:latest";
+/// The sandbox image containerd is configured with.
+pub const PAUSE: &str = "k8rs.local/pause:3.10";
+
+/// Why containers cannot run here (not root, a host package missing), or `None`.
+/// Callers print `SKIP: <reason>` and return.
+pub fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { geteuid() } != 0 {
+        return Some("not root (containers need root)".into());
+    }
+    for (binary, package) in [
+        ("containerd", "containerd"),
+        ("ctr", "containerd"),
+        ("runc", "runc"),
+        ("python3", "python3"),
+    ] {
+        if which(binary).is_none() {
+            return Some(format!("{binary} not found (apt-get install {package})"));
+        }
+    }
+    if !Path::new("/bin/busybox").is_file() {
+        return Some("/bin/busybox not found (apt-get install busybox-static)".into());
+    }
+    if cni_bin_dir().is_none() {
+        return Some(
+            "CNI plugins not found in /usr/lib/cni or /opt/cni/bin \
+             (apt-get install containernetworking-plugins)"
+                .into(),
+        );
+    }
+    None
+}
+
+extern "C" {
+    fn geteuid() -> u32;
+}
+
+/// The directory holding the bridge, host-local and portmap CNI plugins.
+pub fn cni_bin_dir() -> Option<PathBuf> {
+    ["/usr/lib/cni", "/opt/cni/bin"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|d| {
+            ["bridge", "host-local", "portmap"]
+                .iter()
+                .all(|p| d.join(p).is_file())
+        })
+}
+
+/// `binary`'s path on `$PATH`.
+pub fn which(binary: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(binary))
+        .find(|path| path.is_file())
+}
+
+/// Writes the busybox and pause image tarballs into `dir` (a node's `agent/images/`)
+/// with `scripts/mkimage.py`, as the README's run command does.
+pub fn build_images(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mkimage.py");
+    for (file, args) in [
+        ("busybox.tar", vec![BUSYBOX]),
+        (
+            "pause.tar",
+            vec![
+                PAUSE,
+                "--entrypoint",
+                r#"["/bin/sleep","infinity"]"#,
+                "--cmd",
+                "null",
+            ],
+        ),
+    ] {
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(dir.join(file))
+            .args(args)
+            .output()
+            .expect("run python3 scripts/mkimage.py");
+        assert!(
+            out.status.success(),
+            "mkimage.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Network interfaces on the host (`/sys/class/net`).
+pub fn interfaces() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The cgroup directories named `name` anywhere under `/sys/fs/cgroup/*/kubepods`.
+pub fn pod_cgroups(name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return found;
+    };
+    for hierarchy in hierarchies.filter_map(|e| e.ok()) {
+        let kubepods = hierarchy.path().join("kubepods");
+        for qos in ["", "burstable", "besteffort"] {
+            let dir = kubepods.join(qos).join(name);
+            if dir.is_dir() {
+                found.push(dir);
+            }
+        }
+    }
+    found
+}
