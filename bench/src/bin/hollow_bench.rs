@@ -1,6 +1,6 @@
 //! `hollow-bench`: memory of hollow nodes. Starts a `k8rs server` (with its embedded
 //! controllers, which assign pod CIDRs), then `k8rs hollow --nodes N`, waits until all N
-//! nodes are Ready with a pod CIDR, optionally binds P pods per node (by `spec.nodeName`)
+//! nodes are Ready (and, with pods, have a pod CIDR), optionally binds P pods per node (by `spec.nodeName`)
 //! and waits until they run, lets Lease renewals and node status settle, and prints the
 //! resident memory of the hollow process (total and per node) and of the server.
 //!
@@ -133,7 +133,6 @@ async fn run(args: Args) -> Result<(), BoxError> {
             let ready = list
                 .items
                 .iter()
-                .filter(|n| n.spec.as_ref().is_some_and(|s| s.pod_cidr.is_some()))
                 .filter(|n| {
                     n.status
                         .as_ref()
@@ -146,10 +145,27 @@ async fn run(args: Args) -> Result<(), BoxError> {
     })
     .await?;
     println!(
-        "{} nodes Ready with pod CIDRs after {:.1} s",
+        "{} nodes Ready after {:.1} s",
         args.nodes,
         took.as_secs_f64()
     );
+    let with_cidr = |list: &kube::core::ObjectList<Node>| {
+        list.items
+            .iter()
+            .filter(|n| n.spec.as_ref().is_some_and(|s| s.pod_cidr.is_some()))
+            .count()
+    };
+    if args.pods_per_node > 0 {
+        let want = args.nodes;
+        wait("pod CIDRs assigned", Duration::from_secs(900), || {
+            let nodes = nodes.clone();
+            async move {
+                let n = with_cidr(&nodes.list(&ListParams::default()).await?);
+                Ok((n == want, format!("{n}/{want} with a pod CIDR")))
+            }
+        })
+        .await?;
+    }
 
     if args.pods_per_node > 0 {
         let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -213,6 +229,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "server RSS: {} (peak {})",
         mb(server_memory.rss),
         mb(server_memory.peak_rss)
+    );
+    let assigned = with_cidr(&nodes.list(&ListParams::default()).await?);
+    println!(
+        "nodes with a pod CIDR when measured: {assigned}/{}",
+        args.nodes
     );
     let _ = hollow.0.kill();
     Ok(())

@@ -152,8 +152,9 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
         nodes.add_handler(move |change: &Change<Node>| {
             handler_queue.add(ObjectKey::of(change.object().as_ref()));
         });
-        // One worker: allocations are serialised.
-        crate::controller::run_workers(controller, queue, 1)
+        // Allocation itself is serialised by the set's lock; the API writes run in
+        // parallel (a key is never held by two workers).
+        crate::controller::run_workers(controller, queue, 8)
             .await
             .ok();
     })

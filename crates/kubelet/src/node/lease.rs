@@ -56,28 +56,30 @@ async fn ensure(
         renew_time: Some(MicroTime(Timestamp::now())),
         ..Default::default()
     };
-    match leases.get_opt(node).await? {
-        Some(mut lease) => {
-            lease.spec = Some(spec);
-            leases.replace(node, &PostParams::default(), &lease).await
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(node.to_string()),
+            namespace: Some(LEASE_NAMESPACE.into()),
+            owner_references: Some(vec![OwnerReference {
+                api_version: "v1".into(),
+                kind: "Node".into(),
+                name: node.to_string(),
+                uid: node_uid.to_string(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        },
+        spec: Some(spec.clone()),
+    };
+    // Create first: on a fresh node that is one request, not a read and a write.
+    match leases.create(&PostParams::default(), &lease).await {
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let mut existing = leases.get(node).await?;
+            existing.spec = Some(spec);
+            leases
+                .replace(node, &PostParams::default(), &existing)
+                .await
         }
-        None => {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(node.to_string()),
-                    namespace: Some(LEASE_NAMESPACE.into()),
-                    owner_references: Some(vec![OwnerReference {
-                        api_version: "v1".into(),
-                        kind: "Node".into(),
-                        name: node.to_string(),
-                        uid: node_uid.to_string(),
-                        ..Default::default()
-                    }]),
-                    ..Default::default()
-                },
-                spec: Some(spec),
-            };
-            leases.create(&PostParams::default(), &lease).await
-        }
+        other => other,
     }
 }

@@ -64,11 +64,20 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
         ),
         last_written: None,
     };
+    // A pod that had already finished before this worker started (a kubelet restart)
+    // is never run again; its recorded status stands until it is deleted.
+    let finished_before = worker.finished;
     loop {
         let update = updates.borrow_and_update().clone();
         if update.deleted || update.pod.metadata.deletion_timestamp.is_some() {
             worker.terminate(&update.pod, update.deleted).await;
             return;
+        }
+        if finished_before {
+            if updates.changed().await.is_err() {
+                return;
+            }
+            continue;
         }
         let wake = match worker.sync(&update.pod).await {
             Ok(wake) => wake,
