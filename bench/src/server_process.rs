@@ -49,6 +49,17 @@ impl ServerProcess {
         port: u16,
         log_path: &Path,
     ) -> io::Result<ServerProcess> {
+        Self::spawn_with_args(binary, data_dir, port, log_path, &[])
+    }
+
+    /// Like [`spawn`](ServerProcess::spawn) with extra `server` flags (`--disable …`).
+    pub fn spawn_with_args(
+        binary: &Path,
+        data_dir: &Path,
+        port: u16,
+        log_path: &Path,
+        extra: &[&str],
+    ) -> io::Result<ServerProcess> {
         match std::fs::remove_file(data_dir.join("admin.kubeconfig")) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -61,6 +72,7 @@ impl ServerProcess {
             .arg(data_dir)
             .args(["--bind-address", "127.0.0.1", "--secure-port"])
             .arg(port.to_string())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -797,6 +797,52 @@ impl Invocation<'_> {
     }
 }
 
+/// What an [`eventually`] check returns: `Some`/`Ok` when done; `None` or `Err(last
+/// observation)` to keep polling.
+pub trait Observation {
+    /// The value a finished check yields.
+    type Output;
+    /// `Ok` when done, else the last observation for the timeout message.
+    fn into_result(self) -> Result<Self::Output, String>;
+}
+
+impl<T> Observation for Option<T> {
+    type Output = T;
+    fn into_result(self) -> Result<T, String> {
+        self.ok_or_else(|| "not yet".to_string())
+    }
+}
+
+impl<T> Observation for Result<T, String> {
+    type Output = T;
+    fn into_result(self) -> Result<T, String> {
+        self
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`/`Ok`, for what controllers do in
+/// the background; panics naming `what` (and the last observation) after `timeout`.
+#[track_caller]
+pub fn eventually<O: Observation>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> O,
+) -> O::Output {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().into_result() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!(
+                    "timed out after {}s waiting for {what}; last seen: {last}",
+                    timeout.as_secs()
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Exit status, stdout and stderr of a run, for assertion messages.
 pub fn render(out: &Output) -> String {
     format!(
@@ -889,6 +935,100 @@ fn read_lossy(path: &Path) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Marks every pod matching `selector` (a label selector, `app=web`) that is not yet ready
+/// as a kubelet would report a started container: phase `Running`, conditions
+/// `Ready`/`ContainersReady`/`PodScheduled` true, and a running, ready status per container.
+/// Stands in for a node where the suite has none. Pods being deleted are left alone.
+/// Returns the names of the pods it marked.
+pub fn mark_pods_ready(k: &Kubectl<'_>, selector: &str) -> Vec<String> {
+    let out = k.ok(["get", "pods", "-l", selector, "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("`kubectl get pods -l {selector} -o json`: {e}\n{out}"));
+    // Pods with the same containers get the same patch: one kubectl run per group.
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for pod in list["items"].as_array().into_iter().flatten() {
+        if !pod["metadata"]["deletionTimestamp"].is_null() {
+            continue;
+        }
+        let ready = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if ready {
+            continue;
+        }
+        let now = rfc3339_now();
+        let containers: Vec<serde_json::Value> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c["name"], "image": c["image"], "imageID": "",
+                    "ready": true, "started": true, "restartCount": 0,
+                    "state": {"running": {"startedAt": now}},
+                })
+            })
+            .collect();
+        let condition =
+            |t: &str| serde_json::json!({"type": t, "status": "True", "lastTransitionTime": now});
+        let patch = serde_json::json!({"status": {
+            "phase": "Running",
+            "conditions": [condition("PodScheduled"), condition("Initialized"), condition("ContainersReady"), condition("Ready")],
+            "containerStatuses": containers,
+            "startTime": now,
+        }});
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        groups.entry(patch.to_string()).or_default().push(name);
+    }
+    let mut marked = Vec::new();
+    for (patch, names) in groups {
+        let mut args = vec!["patch".to_string(), "pod".to_string()];
+        args.extend(names.iter().cloned());
+        args.extend(["--subresource=status", "--type=merge", "-p"].map(String::from));
+        args.push(patch);
+        // A pod deleted meanwhile (a scale-down) makes kubectl fail for that pod only.
+        let out = k.cmd(&args).output();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || stderr.contains("NotFound") || stderr.contains("not found"),
+            "marking pods ready failed\n{}",
+            render(&out)
+        );
+        marked.extend(names);
+    }
+    marked
+}
+
+/// The current UTC time as RFC 3339 with whole seconds (`2026-01-02T03:04:05Z`).
+pub fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Starts a fresh server and runs `test` with the given kubectl version against it.
 pub fn run_with_kubectl(version: KubectlVersion, test: impl FnOnce(&Kubectl<'_>)) {
     // Fail (not skip) up front when this kubectl is missing.
@@ -970,6 +1110,16 @@ mod tests {
         let out = "NAME   READY\nweb    1/1\n\napi    0/1\n";
         assert_eq!(first_column(out), vec!["web", "api"]);
         assert_eq!(table_rows(out)[0], vec!["NAME", "READY"]);
+    }
+
+    #[test]
+    fn rfc3339_now_has_the_right_shape() {
+        let now = rfc3339_now();
+        assert_eq!(now.len(), 20, "{now}");
+        assert!(
+            now.starts_with("20") && now.ends_with('Z') && &now[10..11] == "T",
+            "{now}"
+        );
     }
 
     #[test]

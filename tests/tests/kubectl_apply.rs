@@ -125,6 +125,12 @@ kubectl_tests! {
     /// `replace` writes the whole object; a stale resourceVersion is a conflict.
     fn replace_and_stale_conflict(k) {
         k.ok_stdin(["create", "-f", "-"], &deployment(1));
+        // The deployment controller writes the status and revision right after the create;
+        // once it reports its one (never ready) pod it leaves the object alone.
+        k8rs_e2e::eventually(std::time::Duration::from_secs(20), "the controller to settle", || {
+            let state = jsonpath(k, "deployment", "web", "{.status.updatedReplicas} {.status.conditions[?(@.type==\"Progressing\")].reason}");
+            (state == "1 ReplicaSetUpdated").then_some(())
+        });
         let stale = k.ok(["get", "deployment", "web", "-o", "json"]);
 
         let fresh = stale.replace("\"replicas\": 1", "\"replicas\": 5");

@@ -145,6 +145,21 @@ impl Discovery {
                 subresources: Subresources::default(),
             });
         }
+        // metrics.k8s.io, served from the kubelets' summaries (as k3s's metrics-server).
+        for (plural, kind, namespaced) in crate::http::metrics_api::RESOURCES {
+            add(ResourceInfo {
+                group: crate::http::metrics_api::GROUP,
+                version: crate::http::metrics_api::VERSION,
+                kind,
+                plural,
+                singular: "",
+                namespaced: *namespaced,
+                short_names: &[],
+                categories: &[],
+                verbs: &["get", "list"],
+                subresources: Subresources::default(),
+            });
+        }
         for (_, versions) in &mut groups {
             versions.sort_by_key(|v| std::cmp::Reverse(version_priority(&v.0)));
             for (_, entries) in versions.iter_mut() {
@@ -323,6 +338,16 @@ const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 /// listed once a handler serves them).
 const SERVED_EXTRA: &[(&str, Subresource)] = &[
     (
+        "namespaces",
+        Subresource {
+            name: "finalize",
+            group: "",
+            version: "v1",
+            kind: "Namespace",
+            verbs: &["update"],
+        },
+    ),
+    (
         "pods",
         Subresource {
             name: "binding",
@@ -340,6 +365,56 @@ const SERVED_EXTRA: &[(&str, Subresource)] = &[
             version: "v1",
             kind: "TokenRequest",
             verbs: &["create"],
+        },
+    ),
+    (
+        "pods",
+        Subresource {
+            name: "attach",
+            group: "",
+            version: "v1",
+            kind: "PodAttachOptions",
+            verbs: &["create", "get"],
+        },
+    ),
+    (
+        "pods",
+        Subresource {
+            name: "exec",
+            group: "",
+            version: "v1",
+            kind: "PodExecOptions",
+            verbs: &["create", "get"],
+        },
+    ),
+    (
+        "pods",
+        Subresource {
+            name: "log",
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            verbs: &["get"],
+        },
+    ),
+    (
+        "pods",
+        Subresource {
+            name: "portforward",
+            group: "",
+            version: "v1",
+            kind: "PodPortForwardOptions",
+            verbs: &["create", "get"],
+        },
+    ),
+    (
+        "nodes",
+        Subresource {
+            name: "proxy",
+            group: "",
+            version: "v1",
+            kind: "NodeProxyOptions",
+            verbs: &["create", "delete", "get", "patch", "update"],
         },
     ),
     (

@@ -254,6 +254,85 @@ impl Pki {
     }
 }
 
+/// A kubelet's TLS material, all PEM: its serving certificate and key, and the cluster CA
+/// (which signs the API server's kubelet client certificate).
+#[derive(Clone)]
+pub struct KubeletTls {
+    /// Serving certificate for the node's name and IPs.
+    pub cert_pem: String,
+    /// Its key.
+    pub key_pem: String,
+    /// The cluster CA.
+    pub ca_pem: String,
+}
+
+/// User name of the certificate the API server presents to kubelets (as upstream's
+/// `kube-apiserver-kubelet-client`).
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+
+impl Pki {
+    /// Issue a kubelet serving certificate signed by the cluster CA: CN
+    /// `system:node:<node>`, SANs the node name and `ips` (the API server dials the node's
+    /// InternalIP and verifies it), as k3s does for its agents.
+    pub fn issue_kubelet_serving_cert(
+        &self,
+        node_name: &str,
+        ips: &[IpAddr],
+    ) -> anyhow::Result<KubeletTls> {
+        let mut sans: BTreeSet<San> = ips.iter().map(|ip| San::Ip(*ip)).collect();
+        sans.insert(San::parse(node_name));
+        let issued = issue_serving_as(&self.ca_issuer, &format!("system:node:{node_name}"), &sans)?;
+        Ok(KubeletTls {
+            cert_pem: issued.cert_pem,
+            key_pem: issued.key_pem,
+            ca_pem: self.ca_pem.clone(),
+        })
+    }
+
+    /// rustls client configuration the API server dials kubelets with: trusts the cluster
+    /// CA, presents a `kube-apiserver-kubelet-client` certificate (group
+    /// `system:masters`), HTTP/1.1 only (exec and port-forward upgrade the connection).
+    pub fn kubelet_client_config(&self) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+        crate::tls::install_crypto_provider();
+        let (cert, key) = self.issue_client_cert(KUBELET_CLIENT_USER, &[ADMIN_GROUP])?;
+        let mut roots = rustls::RootCertStore::empty();
+        for der in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots.add(der.context("parsing the CA certificate")?)?;
+        }
+        let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .context("parsing the kubelet client certificate")?;
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).context("parsing its key")?;
+        let mut config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .context("loading the kubelet client certificate")?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// Issue a kubelet's TLS material from the cluster CA under `DATA/pki/` (created by the
+/// API server on its first start), for a kubelet running next to the server (`k8rs up`).
+pub fn kubelet_tls(data_dir: &Path, node_name: &str, ips: &[IpAddr]) -> anyhow::Result<KubeletTls> {
+    let paths = PkiPaths::new(data_dir);
+    if !paths.ca_cert().exists() {
+        bail!(
+            "{} does not exist yet; start the API server first (it creates the cluster CA)",
+            paths.ca_cert().display()
+        );
+    }
+    let (ca_pem, ca_issuer) = load_or_create_ca(&paths)?;
+    let mut sans: BTreeSet<San> = ips.iter().map(|ip| San::Ip(*ip)).collect();
+    sans.insert(San::parse(node_name));
+    let issued = issue_serving_as(&ca_issuer, &format!("system:node:{node_name}"), &sans)?;
+    Ok(KubeletTls {
+        cert_pem: issued.cert_pem,
+        key_pem: issued.key_pem,
+        ca_pem,
+    })
+}
+
 /// A kubeconfig with one cluster, one user and one context named `name`.
 fn kubeconfig_yaml(
     name: &str,
@@ -557,8 +636,16 @@ fn issue_serving(
     ca: &Issuer<'static, KeyPair>,
     sans: &BTreeSet<San>,
 ) -> anyhow::Result<CertAndKey> {
+    issue_serving_as(ca, SERVING_COMMON_NAME, sans)
+}
+
+fn issue_serving_as(
+    ca: &Issuer<'static, KeyPair>,
+    cn: &str,
+    sans: &BTreeSet<San>,
+) -> anyhow::Result<CertAndKey> {
     let mut params = CertificateParams::default();
-    params.distinguished_name = dn(SERVING_COMMON_NAME, &[])?;
+    params.distinguished_name = dn(cn, &[])?;
     params.subject_alt_names = sans
         .iter()
         .map(|san| {

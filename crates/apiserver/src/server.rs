@@ -94,6 +94,7 @@ pub async fn run_notifying(
         metrics,
         authenticators,
         tokens: token_authenticator,
+        kubelet: crate::http::node_proxy::KubeletClient::new(pki.kubelet_client_config()?),
     });
     let app = router(state);
 

@@ -16,5 +16,5 @@ pub mod workqueue;
 
 pub use events::{EventRecorder, EventType};
 pub use informer::{Change, Informer, Informers, ObjectKey};
-pub use kubeconfig::client_from_kubeconfig;
+pub use kubeconfig::{client_from_kubeconfig, root_ca_from_kubeconfig};
 pub use workqueue::WorkQueue;

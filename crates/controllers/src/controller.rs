@@ -1,6 +1,9 @@
 //! What every controller shares: the [`Controller`] trait and the worker loop.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::FutureExt;
 
 use k8rs_client::{Informers, ObjectKey, WorkQueue};
 
@@ -11,6 +14,9 @@ pub struct Context {
     pub client: kube::Client,
     /// The shared caches for reads.
     pub informers: Arc<Informers>,
+    /// The cluster CA bundle (PEM) that `kube-root-ca.crt` publishes in every namespace
+    /// (upstream `--root-ca-file`); `None` leaves the publisher off.
+    pub root_ca: Option<String>,
 }
 
 /// One controller: brings the object named by a key towards its desired state.
@@ -37,7 +43,13 @@ pub fn run_workers<C: Controller>(
             let queue = queue.clone();
             tokio::spawn(async move {
                 while let Some(key) = queue.get().await {
-                    match controller.sync(&key).await {
+                    // A panicking sync must not take the worker (and the key, which would
+                    // stay "processing" forever) with it: it counts as a failed sync.
+                    let result = AssertUnwindSafe(controller.sync(&key))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("sync panicked")));
+                    match result {
                         Ok(()) => queue.forget(&key),
                         Err(e) if queue.retries(&key) < MAX_RETRIES => {
                             tracing::debug!(controller = controller.name(), key = %key, error = %format!("{e:#}"), "sync failed; retrying");

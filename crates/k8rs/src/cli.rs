@@ -38,6 +38,8 @@ pub enum Command {
     /// Run N simulated (hollow) nodes in one process: real node agents over an in-memory
     /// container runtime, for scale tests.
     Hollow(HollowArgs),
+    /// Run the scheduler alone, against any API server.
+    Scheduler(SchedulerArgs),
 }
 
 /// `k8rs up` flags.
@@ -102,6 +104,19 @@ pub struct HollowArgs {
     pub stop_delay: std::time::Duration,
 }
 
+/// `k8rs scheduler` flags.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Kubeconfig with the API server's address and credentials.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: PathBuf,
+
+    /// KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1): profiles,
+    /// plugins and their weights [default: one default-scheduler profile].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
 /// `k8rs server` flags.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -126,9 +141,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "URL,…", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
 
-    /// Components not to run beside the API server, comma-separated (part of the command-line
-    /// contract; the controllers and the scheduler are not embedded yet, so today there is
-    /// nothing to disable).
+    /// Components not to run beside the API server, comma-separated.
     #[arg(long, value_name = "COMPONENT,…", value_enum, value_delimiter = ',')]
     pub disable: Vec<ComponentArg>,
 
@@ -274,6 +287,19 @@ mod tests {
             Cli::try_parse_from(["k8rs", "hollow", "--nodes", "3"]).is_err(),
             "kubeconfig is required"
         );
+    }
+
+    #[test]
+    fn scheduler_flags() {
+        let cli =
+            Cli::try_parse_from(["k8rs", "scheduler", "--kubeconfig", "/k", "--config", "/c"])
+                .unwrap();
+        let Command::Scheduler(args) = cli.command else {
+            panic!("not scheduler")
+        };
+        assert_eq!(args.kubeconfig, PathBuf::from("/k"));
+        assert_eq!(args.config, Some(PathBuf::from("/c")));
+        assert!(Cli::try_parse_from(["k8rs", "scheduler"]).is_err());
     }
 
     #[test]

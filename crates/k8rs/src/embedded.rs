@@ -10,6 +10,7 @@ use k8rs_apiserver::ServerConfig;
 /// Starts the enabled components in the background.
 pub fn spawn(config: &ServerConfig, kubeconfig: PathBuf) {
     let controllers = config.runs(Component::Controllers);
+    let scheduler = config.runs(Component::Scheduler);
     tokio::spawn(async move {
         let client = match k8rs_client::client_from_kubeconfig(&kubeconfig).await {
             Ok(client) => client,
@@ -19,9 +20,22 @@ pub fn spawn(config: &ServerConfig, kubeconfig: PathBuf) {
             }
         };
         if controllers {
+            let root_ca = k8rs_client::root_ca_from_kubeconfig(&kubeconfig).unwrap_or_else(|e| {
+                tracing::warn!(error = %format!("{e:#}"), "no cluster CA for kube-root-ca.crt");
+                None
+            });
             tokio::spawn(log_exit(
                 "controller-manager",
-                k8rs_controllers::run(client.clone()),
+                k8rs_controllers::run(client.clone(), root_ca),
+            ));
+        }
+        if scheduler {
+            tokio::spawn(log_exit(
+                "scheduler",
+                k8rs_scheduler::run(
+                    client.clone(),
+                    vec![k8rs_scheduler::Profile::default_profile()],
+                ),
             ));
         }
     });

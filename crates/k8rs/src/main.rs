@@ -8,6 +8,7 @@ mod data_dir;
 mod embedded;
 mod hollow_cmd;
 mod logging;
+mod scheduler_cmd;
 mod server_cmd;
 mod shutdown;
 mod up;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             cli::Command::Server(args) => server_cmd::run(args).await,
             cli::Command::Up(args) => up::run(args).await,
             cli::Command::Hollow(args) => hollow_cmd::run(args).await,
+            cli::Command::Scheduler(args) => scheduler_cmd::run(args).await,
         }
     });
     match result {

@@ -16,7 +16,9 @@ pub mod hollow;
 pub mod node;
 pub mod pod;
 pub mod runtime;
+pub mod server;
 pub mod stats;
+pub mod streaming;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

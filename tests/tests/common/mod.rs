@@ -126,3 +126,63 @@ pub fn create_configmap(k: &Kubectl<'_>, name: &str, key: &str, value: &str) {
     let out = k.ok_stdin(["create", "-f", "-"], &manifest);
     assert_eq!(out.trim(), format!("configmap/{name} created"));
 }
+
+/// Registers a Node as a kubelet would (there is no kubelet in these tests): the object
+/// with `labels` and `taints` (YAML flow sequences, e.g. `[{key: a, effect: NoSchedule}]`),
+/// then its status with capacity = allocatable and `Ready=True`.
+pub fn fake_node(
+    k: &Kubectl<'_>,
+    name: &str,
+    cpu: &str,
+    memory: &str,
+    labels: &[(&str, &str)],
+    taints: &str,
+) {
+    let mut label_lines = format!("    kubernetes.io/hostname: {name}\n");
+    for (key, value) in labels {
+        label_lines.push_str(&format!("    {key}: \"{value}\"\n"));
+    }
+    let manifest = format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n{label_lines}spec:\n  taints: {taints}\n"
+    );
+    k.ok_stdin(["apply", "-f", "-"], &manifest);
+    let resources = format!(r#"{{"cpu":"{cpu}","memory":"{memory}","pods":"110"}}"#);
+    let status = format!(
+        r#"{{"status":{{"capacity":{resources},"allocatable":{resources},"conditions":[{{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status","lastHeartbeatTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z"}}]}}}}"#
+    );
+    k.ok([
+        "patch",
+        "node",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status,
+    ]);
+}
+
+/// Polls `kubectl get <args>` until `done` accepts its output; panics with the last
+/// output after `timeout`.
+pub fn wait_until(
+    k: &Kubectl<'_>,
+    args: &[&str],
+    timeout: std::time::Duration,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let out = k.cmd(args.iter().copied()).output();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && done(&text) {
+            return text;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "timed out waiting on `kubectl {}`; last output:\n{text}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -142,6 +142,8 @@ async fn serve(state: &Arc<AppState>, req: Request) -> ApiResult<Response> {
                 Ok(resp)
             } else if crate::discovery::is_review(&info) {
                 serve_review(state, &info, req).await
+            } else if super::metrics_api::is_metrics(&info) {
+                super::metrics_api::serve(state, &info, req).await
             } else {
                 Err(ApiError::path_not_found())
             }
@@ -263,11 +265,35 @@ async fn serve_resource(
     let part = match sub {
         None => Part::Main,
         Some("status") if info.subresources.status || info.kind == "Namespace" => Part::Status,
+        Some("finalize") if info.group.is_empty() && info.kind == "Namespace" => {
+            if method != Method::PUT || name.is_none() {
+                return Err(ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                ));
+            }
+            Part::Finalize
+        }
         Some("scale") if info.subresources.scale => {
             return serve_scale(state, res, ns, name.unwrap_or(""), &q, req).await;
         }
         Some("binding") if info.group.is_empty() && info.kind == "Pod" && name.is_some() => {
             return serve_binding(state, ns.unwrap_or(""), name, &q, req).await;
+        }
+        Some("log") if info.group.is_empty() && info.kind == "Pod" && name.is_some() => {
+            return super::node_proxy::pod_log(state, ns.unwrap_or(""), name.unwrap_or(""), req)
+                .await;
+        }
+        Some(s @ ("exec" | "attach" | "portforward"))
+            if info.group.is_empty() && info.kind == "Pod" && name.is_some() =>
+        {
+            return super::node_proxy::pod_stream(
+                state,
+                s,
+                ns.unwrap_or(""),
+                name.unwrap_or(""),
+                req,
+            )
+            .await;
         }
         Some("token")
             if info.group.is_empty() && info.kind == "ServiceAccount" && name.is_some() =>
@@ -350,11 +376,7 @@ async fn serve_resource(
             let opts = write_options(&q, &req, None)?;
             let bytes = body::read(req.into_body()).await?;
             let obj = body::decode(&content_type, &bytes)?;
-            let r = if info.kind == "Namespace" && sub == Some("finalize") {
-                return Err(ApiError::path_not_found());
-            } else {
-                registry.update(res, ns, name, obj, part, &opts).await?
-            };
+            let r = registry.update(res, ns, name, obj, part, &opts).await?;
             Ok(responses::json_with_warnings(
                 StatusCode::OK,
                 &r.object,

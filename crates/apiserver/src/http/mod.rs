@@ -3,6 +3,8 @@
 
 pub mod body;
 mod handlers;
+pub mod metrics_api;
+pub mod node_proxy;
 pub mod request_info;
 mod responses;
 
@@ -10,7 +12,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use http::{header, HeaderValue, StatusCode};
 
@@ -30,6 +32,8 @@ pub struct AppState {
     pub authenticators: Arc<crate::authn::AuthenticatorChain>,
     /// The ServiceAccount token authenticator, for `TokenReview`.
     pub tokens: Arc<crate::satoken::ServiceAccountAuthenticator>,
+    /// Dials kubelets for logs, exec, attach, port-forward, node proxy and metrics.
+    pub kubelet: node_proxy::KubeletClient,
 }
 
 /// The whole router: health, version, discovery, OpenAPI, metrics and resources.
@@ -53,6 +57,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/openapi/v3/{*path}",
             get(crate::discovery::openapi_document),
+        )
+        .route("/api/v1/nodes/{name}/proxy", any(node_proxy::node_proxy))
+        .route(
+            "/api/v1/nodes/{name}/proxy/{*path}",
+            any(node_proxy::node_proxy),
         )
         .fallback(handlers::api)
         .layer(axum::middleware::from_fn_with_state(

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -49,11 +50,16 @@ impl Admission {
                 match cache.get(&ns_res.key(None, &ns)) {
                     None => return Err(ApiError::not_found(ns_res.info(), &ns)),
                     Some(n) if meta::is_deleting(&n) => {
+                        // Upstream names the group resource (`deployments.apps`).
+                        let resource = if info.group.is_empty() {
+                            info.plural.to_string()
+                        } else {
+                            format!("{}.{}", info.plural, info.group)
+                        };
                         return Err(ApiError::forbidden(format!(
-                            "{} {:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                            info.plural,
+                            "{resource} {:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
                             meta::name(obj)
-                        )))
+                        )));
                     }
                     _ => {}
                 }
@@ -66,6 +72,10 @@ impl Admission {
         if info.group.is_empty() && info.kind == "Pod" {
             registry.admit_pod_service_account(obj).await?;
             default_toleration_seconds(obj);
+            resolve_priority(registry, obj)?;
+        }
+        if info.group == "scheduling.k8s.io" && info.kind == "PriorityClass" {
+            check_single_global_default(registry, res, obj)?;
         }
         if info.group.is_empty() && info.kind == "Secret" {
             registry.fill_legacy_token_secret(obj).await?;
@@ -84,6 +94,21 @@ impl Admission {
         let info = res.info();
         if info.group.is_empty() && info.kind == "Service" {
             allocate_service(registry, res, obj, Some(old))?;
+        }
+        if info.group.is_empty() && info.kind == "Pod" {
+            // Priority was resolved on create; an update that omits it keeps it (upstream's
+            // Priority plugin), and validation rejects any other change.
+            for field in ["priority", "preemptionPolicy"] {
+                let kept = old.pointer(&format!("/spec/{field}")).cloned();
+                if let (Some(kept), Some(spec)) =
+                    (kept, obj.get_mut("spec").and_then(Value::as_object_mut))
+                {
+                    spec.entry(field).or_insert(kept);
+                }
+            }
+        }
+        if info.group == "scheduling.k8s.io" && info.kind == "PriorityClass" {
+            check_single_global_default(registry, res, obj)?;
         }
         Ok(())
     }
@@ -165,6 +190,103 @@ fn default_toleration_seconds(pod: &mut Value) {
     if added.len() != tolerations.len() {
         spec.insert("tolerations".into(), Value::Array(added));
     }
+}
+
+/// Upstream's `Priority` admission plugin for pods: `spec.priorityClassName` (or the global
+/// default class) becomes `spec.priority` and `spec.preemptionPolicy`.
+fn resolve_priority(registry: &Registry, pod: &mut Value) -> ApiResult<()> {
+    let name = meta::name(pod).to_string();
+    let class_name = pod
+        .pointer("/spec/priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let classes = priority_classes(registry)?;
+    let forbidden =
+        |message: String| ApiError::forbidden(format!("pods {name:?} is forbidden: {message}"));
+    let (class_name, priority, policy) = if class_name.is_empty() {
+        // The global default with the lowest value, else priority 0.
+        match classes
+            .iter()
+            .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
+            .min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
+        {
+            Some(c) => (
+                meta::name(c).to_string(),
+                c.get("value").and_then(Value::as_i64).unwrap_or(0),
+                c.get("preemptionPolicy")
+                    .and_then(Value::as_str)
+                    .map(String::from),
+            ),
+            None => (String::new(), 0, Some("PreemptLowerPriority".to_string())),
+        }
+    } else {
+        match classes.iter().find(|c| meta::name(c) == class_name) {
+            Some(c) => (
+                class_name.clone(),
+                c.get("value").and_then(Value::as_i64).unwrap_or(0),
+                c.get("preemptionPolicy")
+                    .and_then(Value::as_str)
+                    .map(String::from),
+            ),
+            None => {
+                return Err(forbidden(format!(
+                    "no PriorityClass with name {class_name} was found"
+                )))
+            }
+        }
+    };
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    if let Some(given) = spec.get("priority").and_then(Value::as_i64) {
+        if given != priority {
+            return Err(forbidden(format!("the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name")));
+        }
+    }
+    if !class_name.is_empty() {
+        spec.insert("priorityClassName".into(), json!(class_name));
+    }
+    spec.insert("priority".into(), json!(priority));
+    if let Some(policy) = policy {
+        if let Some(given) = spec.get("preemptionPolicy").and_then(Value::as_str) {
+            if given != policy {
+                return Err(forbidden(format!("the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name")));
+            }
+        }
+        spec.insert("preemptionPolicy".into(), json!(policy));
+    }
+    Ok(())
+}
+
+/// Every PriorityClass (the built-in system classes are bootstrapped as objects).
+fn priority_classes(registry: &Registry) -> ApiResult<Vec<Arc<Value>>> {
+    let Some(res) = registry.resource_by_kind("scheduling.k8s.io", "PriorityClass") else {
+        return Ok(Vec::new());
+    };
+    let cache = registry.resource_cache(res)?;
+    Ok(cache.list(&res.storage_prefix, 0).objects.to_vec())
+}
+
+/// Only one PriorityClass may be the global default (upstream's Priority plugin).
+fn check_single_global_default(registry: &Registry, res: &Resource, obj: &Value) -> ApiResult<()> {
+    let is_default = |c: &Value| c.get("globalDefault").and_then(Value::as_bool) == Some(true);
+    if !is_default(obj) {
+        return Ok(());
+    }
+    let name = meta::name(obj);
+    if let Some(existing) = priority_classes(registry)?
+        .iter()
+        .find(|c| is_default(c) && meta::name(c) != name)
+    {
+        return Err(ApiError::forbidden(format!(
+            "{}.{} {name:?} is forbidden: PriorityClass {} is marked as default. Only one default can exist",
+            res.info().plural,
+            res.info().group,
+            meta::name(existing)
+        )));
+    }
+    Ok(())
 }
 
 /// Give a Service its cluster IP and node ports (or keep the ones it had).

@@ -417,6 +417,31 @@ impl Registry {
                 .await
                 .map_err(|e| anyhow::anyhow!("creating {name}/default ServiceAccount: {e}"))?;
         }
+        // Upstream's API server creates the two system priority classes at start-up.
+        if let Some(pc) = self
+            .resource_by_kind("scheduling.k8s.io", "PriorityClass")
+            .cloned()
+        {
+            for (name, value, description) in [
+                ("system-node-critical", 2_000_001_000, "Used for system critical pods that must not be moved from their current node."),
+                ("system-cluster-critical", 2_000_000_000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+            ] {
+                if self.store.get(&pc.key(None, name)).await?.is_some() {
+                    continue;
+                }
+                let obj = serde_json::json!({
+                    "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                    "metadata": {"name": name}, "value": value, "description": description,
+                    "preemptionPolicy": "PreemptLowerPriority",
+                });
+                let opts = WriteOptions { field_manager: "k8rs".into(), ..Default::default() };
+                match self.create(&pc, None, obj, &opts).await {
+                    Ok(_) => {}
+                    Err(e) if e.reason == "AlreadyExists" => {}
+                    Err(e) => anyhow::bail!("creating priority class {name}: {e}"),
+                }
+            }
+        }
         Ok(())
     }
 }

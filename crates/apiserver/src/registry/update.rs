@@ -15,6 +15,9 @@ pub enum Part {
     Main,
     /// `/status`: only `status`.
     Status,
+    /// `namespaces/{name}/finalize`: only `spec.finalizers` (upstream's
+    /// `finalizeNamespaceStrategy`), the namespace controller's last write.
+    Finalize,
 }
 
 impl Part {
@@ -22,6 +25,7 @@ impl Part {
         match self {
             Part::Main => "",
             Part::Status => "status",
+            Part::Finalize => "finalize",
         }
     }
 }
@@ -134,7 +138,10 @@ impl Registry {
                     created: false,
                 });
             }
-            if meta::is_deleting(&new) && meta::finalizers(&new).is_empty() {
+            if meta::is_deleting(&new)
+                && meta::finalizers(&new).is_empty()
+                && !has_namespace_finalizers(res, &new)
+            {
                 // The last finalizer is gone: the deletion completes now.
                 return match self.store.delete(&key, Some(kv.mod_revision)).await {
                     Ok((_, rev)) => {
@@ -211,6 +218,18 @@ impl Registry {
                 }
                 new
             }
+            Part::Finalize => {
+                let mut new = old.clone();
+                let finalizers = candidate
+                    .pointer("/spec/finalizers")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!([]));
+                if !new["spec"].is_object() {
+                    new["spec"] = serde_json::json!({});
+                }
+                new["spec"]["finalizers"] = finalizers;
+                new
+            }
         };
         let old_meta = old.get("metadata").cloned().unwrap_or_default();
         let m = meta_mut(&mut new);
@@ -240,4 +259,17 @@ impl Registry {
         }
         new
     }
+}
+
+/// Whether `obj` is a Namespace whose `spec.finalizers` still hold it: such a namespace is
+/// deleted only once those are gone too (upstream namespace storage's
+/// `ShouldDeleteDuringUpdate`).
+fn has_namespace_finalizers(res: &Resource, obj: &Value) -> bool {
+    let info = res.info();
+    info.group.is_empty()
+        && info.kind == "Namespace"
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
 }

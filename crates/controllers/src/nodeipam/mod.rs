@@ -2,6 +2,10 @@
 //! a pod CIDR carved from the cluster CIDR — k3s's 10.42.0.0/16 in /24 blocks — written
 //! to `spec.podCIDR`/`spec.podCIDRs`. The kubelet hands it to its runtime (CNI's
 //! host-local range; the hollow runtime's address pool).
+//!
+//! A /16 of /24s holds 256 nodes, as in k3s; larger (e.g. hollow) clusters set
+//! `K8RS_CLUSTER_CIDR` and `K8RS_NODE_CIDR_MASK_SIZE` in the controller manager's
+//! environment (upstream's `--cluster-cidr`, `--node-cidr-mask-size`).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -17,6 +21,24 @@ use crate::{Context, Controller};
 pub const CLUSTER_CIDR: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 42, 0, 0), 16);
 /// k3s's default per-node mask.
 pub const NODE_MASK: u8 = 24;
+
+/// The cluster CIDR and node mask: the defaults, or the environment's.
+pub fn config_from_env() -> ((Ipv4Addr, u8), u8) {
+    let cluster = std::env::var("K8RS_CLUSTER_CIDR").ok().and_then(|v| {
+        let (ip, len) = v.split_once('/')?;
+        Some((ip.parse().ok()?, len.parse().ok()?))
+    });
+    let mask = std::env::var("K8RS_NODE_CIDR_MASK_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let (cluster, mask) = (cluster.unwrap_or(CLUSTER_CIDR), mask.unwrap_or(NODE_MASK));
+    // At most 2^16 blocks, and a node block inside the cluster range.
+    if cluster.1 > 30 || mask > 30 || mask < cluster.1 || mask - cluster.1 > 16 {
+        tracing::warn!(cidr = %format!("{}/{}", cluster.0, cluster.1), mask, "invalid cluster CIDR settings; using 10.42.0.0/16 with /24");
+        return (CLUSTER_CIDR, NODE_MASK);
+    }
+    (cluster, mask)
+}
 
 /// Hands out fixed-size blocks of a cluster range (upstream `cidrset.CidrSet`).
 #[derive(Debug)]
@@ -95,14 +117,20 @@ pub struct NodeIpamController {
     ctx: Context,
     cidrs: Mutex<CidrSet>,
     events: EventRecorder,
+    /// Nodes already told there is no CIDR left (one event each, not one per retry).
+    reported: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Starts the node IPAM controller.
 pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
     let controller = Arc::new(NodeIpamController {
         ctx: ctx.clone(),
-        cidrs: Mutex::new(CidrSet::new(CLUSTER_CIDR, NODE_MASK)),
+        cidrs: {
+            let (cluster, mask) = config_from_env();
+            Mutex::new(CidrSet::new(cluster, mask))
+        },
         events: EventRecorder::new(ctx.client.clone(), "node-controller"),
+        reported: Default::default(),
     });
     let queue = WorkQueue::new();
     let nodes = ctx.informers.get::<Node>();
@@ -148,17 +176,15 @@ impl Controller for NodeIpamController {
             return Ok(());
         }
         let Some(cidr) = self.cidrs.lock().unwrap().allocate(&key.name) else {
-            self.events.record(
-                node.as_ref(),
-                EventType::Normal,
-                "CIDRNotAvailable",
-                format!("Node {} status is now: CIDRNotAvailable", key.name),
-            );
-            anyhow::bail!(
-                "no remaining CIDRs in {}/{}",
-                CLUSTER_CIDR.0,
-                CLUSTER_CIDR.1
-            );
+            if self.reported.lock().unwrap().insert(key.name.clone()) {
+                self.events.record(
+                    node.as_ref(),
+                    EventType::Normal,
+                    "CIDRNotAvailable",
+                    format!("Node {} status is now: CIDRNotAvailable", key.name),
+                );
+            }
+            anyhow::bail!("failed to allocate cidr: CIDR allocation failed; there are no remaining CIDRs left to allocate in the accepted range");
         };
         let patch = serde_json::json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}});
         let api: Api<Node> = Api::all(self.ctx.client.clone());

@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(verdict(&[], &[]), Verdict::Keep);
         assert_eq!(verdict(&[taint("x", "NoSchedule")], &[]), Verdict::Keep);
         assert_eq!(
-            verdict(&[unreachable.clone()], &[]),
+            verdict(std::slice::from_ref(&unreachable), &[]),
             Verdict::EvictAfter(Duration::ZERO)
         );
         let defaults = [
@@ -280,7 +280,7 @@ mod tests {
             ),
         ];
         assert_eq!(
-            verdict(&[unreachable.clone()], &defaults),
+            verdict(std::slice::from_ref(&unreachable), &defaults),
             Verdict::EvictAfter(Duration::from_secs(5))
         );
         assert_eq!(
@@ -296,7 +296,10 @@ mod tests {
             "one untolerated taint is enough"
         );
         let forever = [toleration(serde_json::json!({"operator": "Exists"}))];
-        assert_eq!(verdict(&[unreachable.clone()], &forever), Verdict::Keep);
+        assert_eq!(
+            verdict(std::slice::from_ref(&unreachable), &forever),
+            Verdict::Keep
+        );
         let zero = [toleration(
             serde_json::json!({"operator": "Exists", "tolerationSeconds": 0}),
         )];

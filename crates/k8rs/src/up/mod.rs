@@ -96,6 +96,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     ));
     let embedded_config = config.clone();
     let node_config = node::config(&node_name, node_ip, &data_dir, args.pod_cidr.clone());
+    let kubelet_tls = (data_dir.clone(), node_ip);
+    let stop_kubelet = stop.clone();
     let mut stop_server = stop.clone();
     let served = k8rs_apiserver::run_notifying(
         config,
@@ -104,7 +106,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         },
         move |kubeconfig| {
             embedded::spawn(&embedded_config, kubeconfig.clone());
-            tokio::spawn(start_kubelet(kubeconfig, node_config, runtime));
+            tokio::spawn(start_kubelet(
+                kubeconfig,
+                node_config,
+                runtime,
+                kubelet_tls,
+                stop_kubelet,
+            ));
         },
     )
     .await;
@@ -121,6 +129,8 @@ async fn start_kubelet(
     kubeconfig: std::path::PathBuf,
     node: k8rs_kubelet::NodeConfig,
     runtime: CriRuntime,
+    (data_dir, node_ip): (std::path::PathBuf, std::net::IpAddr),
+    stop: watch::Receiver<bool>,
 ) {
     let client = match k8rs_client::client_from_kubeconfig(&kubeconfig)
         .await
@@ -134,10 +144,25 @@ async fn start_kubelet(
     };
     let name = node.name.clone();
     progress(&format!("starting the kubelet for node {name}"));
+    let runtime: Arc<dyn k8rs_kubelet::runtime::Runtime> = Arc::new(runtime);
+    let port = u16::try_from(node.kubelet_port).unwrap_or(k8rs_kubelet::server::DEFAULT_PORT);
+    let addr = SocketAddr::new(node_ip, port);
+    match serve_kubelet_api(&client, &name, runtime.clone(), &data_dir, addr, stop).await {
+        Ok(serving) => {
+            tokio::spawn(async move {
+                if let Err(e) = serving.await {
+                    tracing::error!(error = %format!("{e:#}"), "kubelet API stopped");
+                }
+            });
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "kubelet API not started (logs, exec, port-forward and top will not work)")
+        }
+    }
     tokio::spawn({
         let client = client.clone();
         async move {
-            if let Err(e) = k8rs_kubelet::run(client, node, Arc::new(runtime)).await {
+            if let Err(e) = k8rs_kubelet::run(client, node, runtime).await {
                 tracing::error!(error = %format!("{e:#}"), "kubelet stopped");
             }
         }
@@ -147,6 +172,34 @@ async fn start_kubelet(
         "k8rs is up: node {name} is Ready\n  export KUBECONFIG={}; kubectl get nodes",
         kubeconfig.display()
     );
+}
+
+/// Binds the kubelet's HTTPS API (logs, exec, attach, port-forward, stats) with a serving
+/// certificate from the cluster CA for the node's address.
+async fn serve_kubelet_api(
+    client: &kube::Client,
+    name: &str,
+    runtime: Arc<dyn k8rs_kubelet::runtime::Runtime>,
+    data_dir: &std::path::Path,
+    addr: SocketAddr,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
+    let tls = k8rs_apiserver::pki::kubelet_tls(data_dir, name, &[addr.ip()])?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the kubelet API"))?;
+    let config = k8rs_kubelet::server::ServerConfig {
+        node_name: name.to_string(),
+        pods: Arc::new(k8rs_kubelet::server::ApiPods::new(client.clone(), name)),
+        runtime,
+        log_root: "/var/log/pods".into(),
+        tls: k8rs_kubelet::server::TlsMaterial {
+            cert_pem: tls.cert_pem,
+            key_pem: tls.key_pem,
+            client_ca_pem: tls.ca_pem,
+        },
+    };
+    Ok(k8rs_kubelet::server::serve(config, listener, stopped(stop)))
 }
 
 fn progress(message: &str) {
