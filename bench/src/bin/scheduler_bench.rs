@@ -143,7 +143,7 @@ async fn run_workload(
         let fill = args.nodes * 4;
         let t = Instant::now();
         let waiter = tokio::spawn(wait_bound(client.clone(), "fill", fill, timeout));
-        create_pods(&client, fill, "fill", |i| low_pod(i)).await?;
+        create_pods(&client, fill, "fill", low_pod).await?;
         waiter.await??;
         println!(
             "{workload:?}: {fill} low-priority pods bound in {:.1} s",
