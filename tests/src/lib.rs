@@ -162,8 +162,32 @@ impl TestServer {
     /// dir holding the busybox and pause images, and waits until the API answers (not
     /// for the node: see [`wait_node_ready`](TestServer::wait_node_ready)). Dropping it
     /// stops it with SIGTERM, as a user would.
+    ///
+    /// Each gets a pod CIDR and bridge of its own (`10.42.N.0/24` on `k8rsN`, N from the
+    /// test process), so suites running `k8rs up` at the same time do not hand out the
+    /// same addresses on one bridge; see [`pod_cidr`](TestServer::pod_cidr).
     pub fn start_up(extra: &[&str]) -> TestServer {
-        Self::start_kind(Kind::Up, extra, &[])
+        let n = std::process::id() % 250 + 1;
+        let cidr = format!("10.42.{n}.0/24");
+        let bridge = format!("k8rs{n}");
+        let mut args = vec!["--pod-cidr", &cidr, "--cni-bridge", &bridge];
+        args.extend_from_slice(extra);
+        Self::start_kind(Kind::Up, &args, &[])
+    }
+
+    /// The `--pod-cidr` a [`start_up`](TestServer::start_up) node was given.
+    pub fn pod_cidr(&self) -> Option<&str> {
+        self.flag("--pod-cidr")
+    }
+
+    /// The `--cni-bridge` a [`start_up`](TestServer::start_up) node was given.
+    pub fn cni_bridge(&self) -> Option<&str> {
+        self.flag("--cni-bridge")
+    }
+
+    fn flag(&self, name: &str) -> Option<&str> {
+        let at = self.extra.iter().position(|a| a == name)?;
+        self.extra.get(at + 1).map(String::as_str)
     }
 
     fn start_kind(kind: Kind, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
@@ -455,6 +479,11 @@ impl Drop for TestServer {
         if self.kind == Kind::Up {
             // SIGTERM: `k8rs up` stops containerd on its way out; SIGKILL would leave it.
             self.stop();
+            // The bridge outlives `k8rs up` (as cni0 does on a real node); a test's own
+            // bridge goes with the test.
+            if let Some(bridge) = self.cni_bridge() {
+                let _ = Command::new("ip").args(["link", "delete", bridge]).output();
+            }
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

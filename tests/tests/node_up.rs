@@ -51,7 +51,8 @@ fn up_runs_busybox_resumes_after_a_restart_and_cleans_up() {
         "{runtime_version}"
     );
     let pod_cidr = k.ok(["get", "node", NODE, "-o=jsonpath={.spec.podCIDR}"]);
-    assert_eq!(pod_cidr, "10.42.0.0/24");
+    assert_eq!(pod_cidr, server.pod_cidr().unwrap());
+    let bridge = server.cni_bridge().unwrap().to_string();
 
     // Bound to the node directly (`spec.nodeName`), so this test is about the node, not
     // about the scheduler.
@@ -68,7 +69,8 @@ fn up_runs_busybox_resumes_after_a_restart_and_cleans_up() {
     wait_phase(&server, "t", "Running", Duration::from_secs(60));
     println!("pod t: created -> Running in {:?}", created.elapsed());
     let pod_ip = k.ok(["get", "pod", "t", "-o=jsonpath={.status.podIP}"]);
-    assert!(pod_ip.starts_with("10.42.0."), "{pod_ip}");
+    let subnet = pod_cidr.trim_end_matches("0/24");
+    assert!(pod_ip.starts_with(subnet), "{pod_ip} not in {pod_cidr}");
     let uid = k.ok(["get", "pod", "t", "-o=jsonpath={.metadata.uid}"]);
     let container = k.ok([
         "get",
@@ -128,10 +130,10 @@ fn up_runs_busybox_resumes_after_a_restart_and_cleans_up() {
     assert!(containers.is_empty(), "containers left: {containers:?}");
     let cgroups = node::pod_cgroups(&format!("pod{uid}"));
     assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
-    let veths = std::fs::read_dir("/sys/class/net/cni0/brif")
+    let veths = std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
         .map(|d| d.count())
         .unwrap_or(0);
-    assert_eq!(veths, 0, "veths left on cni0");
+    assert_eq!(veths, 0, "veths left on {bridge}");
 }
 
 /// Containers outlive `k8rs up` by design; when an assertion fails mid-test, stop and

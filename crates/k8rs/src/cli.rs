@@ -62,6 +62,16 @@ pub struct UpArgs {
     /// The node's name [default: the host name].
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
+
+    /// The pods' subnet on this node, registered as its `spec.podCIDR` (upstream's
+    /// kubelet `--pod-cidr`) [default: assigned by node IPAM from 10.42.0.0/16].
+    #[arg(long, value_name = "CIDR")]
+    pub pod_cidr: Option<String>,
+
+    /// The Linux bridge the pods are attached to; two clusters on one host need
+    /// different bridges and pod CIDRs.
+    #[arg(long, value_name = "NAME", default_value = "cni0")]
+    pub cni_bridge: String,
 }
 
 /// `k8rs hollow` flags.
@@ -246,6 +256,8 @@ mod tests {
         };
         assert_eq!(args.secure_port, 6443);
         assert_eq!(args.node_ip, None);
+        assert_eq!(args.pod_cidr, None);
+        assert_eq!(args.cni_bridge, "cni0");
     }
 
     #[test]

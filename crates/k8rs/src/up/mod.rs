@@ -41,14 +41,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         None => host::node_ip()?,
     };
     let node_name = args.node_name.unwrap_or_else(node::default_name);
+    if let Some(cidr) = &args.pod_cidr {
+        node::check_pod_cidr(cidr)?;
+    }
+    if args.cni_bridge.is_empty() || args.cni_bridge.len() > 15 {
+        anyhow::bail!("--cni-bridge must be 1 to 15 characters (a Linux interface name)");
+    }
     progress(&format!(
         "node {node_name} at {node_ip}, data in {}",
         data_dir.display()
     ));
 
     let agent_dir = data_dir.join("agent");
-    let containerd_config =
-        ContainerdConfig::new(&agent_dir, tools.cni_bin_dir.clone(), node::POD_CIDR);
+    let mut containerd_config = ContainerdConfig::new(
+        &agent_dir,
+        tools.cni_bin_dir.clone(),
+        args.pod_cidr.as_deref().unwrap_or_default(),
+    );
+    containerd_config.bridge = args.cni_bridge.clone();
     progress(&format!(
         "starting containerd (log: {})",
         containerd_config.log_path().display()
@@ -74,7 +84,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             return Err(e);
         }
     }
-    let runtime = CriRuntime::connect(containerd.socket())?;
+    let runtime =
+        CriRuntime::connect(containerd.socket())?.with_cni_config(containerd_config.clone());
 
     let mut config = ServerConfig::new(data_dir.clone());
     config.bind_address = node_ip;
@@ -84,7 +95,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         SocketAddr::new(node_ip, args.secure_port)
     ));
     let embedded_config = config.clone();
-    let node_config = node::config(&node_name, node_ip, &data_dir);
+    let node_config = node::config(&node_name, node_ip, &data_dir, args.pod_cidr.clone());
     let kubelet_tls = (data_dir.clone(), node_ip);
     let stop_kubelet = stop.clone();
     let mut stop_server = stop.clone();
@@ -112,8 +123,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     served
 }
 
-/// Starts the kubelet once the API server answers, assigns the node its pod CIDR, and
-/// prints how to use the cluster once the node is Ready.
+/// Starts the kubelet once the API server answers, and prints how to use the cluster
+/// once the node is Ready.
 async fn start_kubelet(
     kubeconfig: std::path::PathBuf,
     node: k8rs_kubelet::NodeConfig,
@@ -133,7 +144,6 @@ async fn start_kubelet(
     };
     let name = node.name.clone();
     progress(&format!("starting the kubelet for node {name}"));
-    tokio::spawn(node::assign_pod_cidr(client.clone(), name.clone()));
     let runtime: Arc<dyn k8rs_kubelet::runtime::Runtime> = Arc::new(runtime);
     let port = u16::try_from(node.kubelet_port).unwrap_or(k8rs_kubelet::server::DEFAULT_PORT);
     let addr = SocketAddr::new(node_ip, port);

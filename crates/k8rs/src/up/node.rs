@@ -1,5 +1,4 @@
-//! The node `k8rs up` runs: its configuration from the host (capacity, addresses, OS),
-//! and its pod CIDR, which `up` assigns as a single-node cluster's IPAM would.
+//! The node `k8rs up` runs: its configuration from the host (capacity, addresses, OS).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,17 +7,30 @@ use std::time::Duration;
 
 use k8rs_kubelet::NodeConfig;
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 
-/// The pods' subnet on this node: the first /24 of k3s's default cluster CIDR
-/// (10.42.0.0/16; Services use 10.43.0.0/16).
-pub const POD_CIDR: &str = "10.42.0.0/24";
+/// `--pod-cidr` must be an IPv4 subnet (host-local hands out its addresses).
+pub fn check_pod_cidr(cidr: &str) -> anyhow::Result<()> {
+    let valid = cidr.split_once('/').is_some_and(|(ip, bits)| {
+        ip.parse::<std::net::Ipv4Addr>().is_ok()
+            && bits.parse::<u8>().is_ok_and(|b| (8..=30).contains(&b))
+    });
+    if !valid {
+        anyhow::bail!("--pod-cidr {cidr:?} is not an IPv4 subnet such as 10.42.0.0/24");
+    }
+    Ok(())
+}
 
 /// Pods per node, upstream's default `--max-pods`.
 const MAX_PODS: &str = "110";
 
 /// The node's configuration, read from the host.
-pub fn config(name: &str, address: IpAddr, data_dir: &Path) -> NodeConfig {
+pub fn config(
+    name: &str,
+    address: IpAddr,
+    data_dir: &Path,
+    pod_cidr: Option<String>,
+) -> NodeConfig {
     let mut capacity = BTreeMap::new();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     capacity.insert("cpu".to_string(), cpus.to_string());
@@ -46,6 +58,7 @@ pub fn config(name: &str, address: IpAddr, data_dir: &Path) -> NodeConfig {
         kernel_version: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
         os_image: os_image().unwrap_or_else(|| "Linux".into()),
         machine_id: read_trimmed("/etc/machine-id").unwrap_or_else(|| format!("{:032x}", 0)),
+        pod_cidr,
     }
 }
 
@@ -97,40 +110,6 @@ fn os_image() -> Option<String> {
         .map(|v| v.trim_matches('"').to_string())
 }
 
-/// Sets `spec.podCIDR(s)` once the kubelet has registered the node (the field can only
-/// be set once; a node that has one keeps it).
-pub async fn assign_pod_cidr(client: kube::Client, name: String) {
-    let nodes: Api<Node> = Api::all(client);
-    loop {
-        match nodes.get_opt(&name).await {
-            Ok(Some(node)) => {
-                if node
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.pod_cidr.as_ref())
-                    .is_some()
-                {
-                    return;
-                }
-                let patch =
-                    serde_json::json!({"spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]}});
-                match nodes
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                {
-                    Ok(_) => return,
-                    Err(e) => {
-                        tracing::warn!(node = %name, error = %e, "cannot set the node's pod CIDR; retrying")
-                    }
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(node = %name, error = %e, "waiting for the node"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Waits until the node reports `Ready=True`.
 pub async fn wait_ready(client: kube::Client, name: &str) {
     let nodes: Api<Node> = Api::all(client);
@@ -155,9 +134,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pod_cidrs_must_be_ipv4_subnets() {
+        check_pod_cidr("10.42.0.0/24").unwrap();
+        for bad in [
+            "10.42.0.0",
+            "10.42.0.0/33",
+            "fd00::/64",
+            "x/24",
+            "10.42.0.0/4",
+        ] {
+            assert!(check_pod_cidr(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn host_config_has_real_capacity() {
         let dir = tempfile::tempdir().unwrap();
-        let config = config("n1", "10.0.0.5".parse().unwrap(), dir.path());
+        let config = config("n1", "10.0.0.5".parse().unwrap(), dir.path(), None);
         assert_eq!(config.name, "n1");
         assert_eq!(config.address, "10.0.0.5");
         assert!(config.capacity["cpu"].parse::<u32>().unwrap() >= 1);

@@ -28,7 +28,9 @@ pub struct ContainerdConfig {
     pub cni_bin_dir: PathBuf,
     /// host-local's allocation records (`DATA/agent/cni/networks`).
     pub cni_data_dir: PathBuf,
-    /// The pods' subnet on this node (`10.42.0.0/24`).
+    /// The pods' subnet on this node (`10.42.0.0/24`); empty until known (node IPAM
+    /// assigns it after the node registers; the kubelet then calls
+    /// `UpdateRuntimeConfig`, which writes the conflist).
     pub pod_cidr: String,
     /// The bridge the pods' veths join (≤ 15 characters).
     pub bridge: String,
@@ -71,15 +73,26 @@ impl ContainerdConfig {
         self.cni_conf_dir.join("10-k8rs.conflist")
     }
 
-    /// Writes `config.toml` and the CNI conflist (rewritten at every start, so a changed
-    /// pod CIDR or plugin directory takes effect).
+    /// Writes `config.toml` and, when the pod CIDR is known, the CNI conflist (both
+    /// rewritten at every start, so a changed plugin directory takes effect). Without a
+    /// pod CIDR an existing conflist is kept: it holds the CIDR of the last run.
     pub fn write(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
+        std::fs::write(self.config_path(), self.config_toml())?;
+        if !self.pod_cidr.is_empty() {
+            self.write_cni()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the CNI conflist; containerd notices the file and loads it.
+    pub fn write_cni(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.cni_conf_dir)?;
         std::fs::create_dir_all(&self.cni_data_dir)?;
-        std::fs::write(self.config_path(), self.config_toml())?;
-        std::fs::write(self.conflist_path(), self.cni_conflist())?;
-        Ok(())
+        // Write and rename, so containerd never loads half a file.
+        let tmp = self.cni_conf_dir.join(".10-k8rs.conflist.tmp");
+        std::fs::write(&tmp, self.cni_conflist())?;
+        std::fs::rename(tmp, self.conflist_path())
     }
 
     /// containerd's `config.toml` (version 2).

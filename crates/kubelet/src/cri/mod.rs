@@ -45,6 +45,8 @@ pub struct CriRuntime {
     /// Where the cgroup hierarchies are mounted (`/sys/fs/cgroup`), for removing the
     /// pod cgroups the runtime leaves behind.
     cgroup_root: PathBuf,
+    /// The CNI network to rewrite when the node's pod CIDR arrives, if we own it.
+    cni: Option<crate::containerd::ContainerdConfig>,
 }
 
 impl CriRuntime {
@@ -67,12 +69,21 @@ impl CriRuntime {
             runtime: RuntimeServiceClient::new(channel.clone()).max_decoding_message_size(16 << 20),
             images: ImageServiceClient::new(channel).max_decoding_message_size(16 << 20),
             cgroup_root: PathBuf::from(cgroups::CGROUP_ROOT),
+            cni: None,
         })
     }
 
     /// Uses `root` instead of `/sys/fs/cgroup` when cleaning up pod cgroups.
     pub fn with_cgroup_root(mut self, root: PathBuf) -> CriRuntime {
         self.cgroup_root = root;
+        self
+    }
+
+    /// Writes `config`'s CNI conflist with the node's pod CIDR whenever the kubelet
+    /// calls [`Runtime::update_runtime_config`] (containerd 1.6 only does so from a
+    /// `conf_template`; ours is written directly).
+    pub fn with_cni_config(mut self, config: crate::containerd::ContainerdConfig) -> CriRuntime {
+        self.cni = Some(config);
         self
     }
 
@@ -152,9 +163,19 @@ impl Runtime for CriRuntime {
         Ok((response.runtime_name, response.runtime_version))
     }
 
-    /// Hands containerd the pod CIDR (`UpdateRuntimeConfig`). containerd uses it only
-    /// with a CNI config template; `k8rs up` writes the conflist with the CIDR itself.
+    /// The node's pod CIDR: into the CNI conflist when we own it, and to containerd
+    /// (`UpdateRuntimeConfig`).
     async fn update_runtime_config(&self, pod_cidr: &str) -> Result<()> {
+        if let Some(cni) = &self.cni {
+            let mut cni = cni.clone();
+            cni.pod_cidr = pod_cidr.to_string();
+            cni.write_cni().map_err(|e| {
+                RuntimeError::Other(format!(
+                    "cannot write {}: {e}",
+                    cni.conflist_path().display()
+                ))
+            })?;
+        }
         self.runtime_client()
             .update_runtime_config(request(pb::UpdateRuntimeConfigRequest {
                 runtime_config: Some(pb::RuntimeConfig {

@@ -72,6 +72,9 @@ pub struct NodeConfig {
     pub os_image: String,
     /// `nodeInfo.machineID` / `systemUUID`.
     pub machine_id: String,
+    /// Upstream's `--pod-cidr`: registered as the node's `spec.podCIDR` (node IPAM then
+    /// keeps it); `None` lets node IPAM assign one.
+    pub pod_cidr: Option<String>,
 }
 
 impl NodeConfig {
@@ -98,6 +101,7 @@ impl NodeConfig {
             kernel_version: "hollow".into(),
             os_image: "k8rs hollow node".into(),
             machine_id: format!("{:032x}", fnv(name)),
+            pod_cidr: None,
         }
     }
 }
@@ -392,7 +396,11 @@ async fn register(
             ),
             ..Default::default()
         },
-        spec: Some(Default::default()),
+        spec: Some(k8s_openapi::api::core::v1::NodeSpec {
+            pod_cidr: config.pod_cidr.clone(),
+            pod_cidrs: config.pod_cidr.clone().map(|cidr| vec![cidr]),
+            ..Default::default()
+        }),
         status: Some(desired_status(
             config,
             runtime_version,
