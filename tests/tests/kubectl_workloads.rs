@@ -218,9 +218,11 @@ kubectl_tests! {
 
         let mut sizes: BTreeMap<String, i64> = BTreeMap::new();
         let mut max_seen = 0;
+        let mut history = Vec::new();
         for event in watch_events(&rs_watch.stdout()) {
             let obj = &event["object"];
             let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            history.push(format!("{} {name} rv={} replicas={}", event["type"], obj["metadata"]["resourceVersion"], obj["spec"]["replicas"]));
             if event["type"] == "DELETED" {
                 sizes.remove(&name);
             } else {
@@ -228,7 +230,7 @@ kubectl_tests! {
             }
             let total: i64 = sizes.values().sum();
             max_seen = max_seen.max(total);
-            assert!(total <= 5, "replica sets ask for {total} pods > replicas + maxSurge = 5: {sizes:?}");
+            assert!(total <= 5, "replica sets ask for {total} pods > replicas + maxSurge = 5: {sizes:?}; events:\n{}", history.join("\n"));
         }
         assert_eq!(max_seen, 5, "the rollout used its surge");
         let mut min_available = i64::MAX;

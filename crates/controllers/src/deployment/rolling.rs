@@ -117,7 +117,18 @@ impl DeploymentController {
                 continue;
             }
             let down = (max_cleanup - total).min(want - rs_available(rs));
-            self.scale_replica_set_and_record_event(rs, want - down, d)
+            let target = want - down;
+            if target > want {
+                // Status still counts more available pods than the spec now asks for (a
+                // scale-down not yet observed): "cleaning up" would scale up. Upstream
+                // refuses the same way and retries once the status catches up.
+                anyhow::bail!(
+                    "when cleaning up unhealthy replicas, got invalid request to scale down {}/{} {want} -> {target}",
+                    rs.metadata.namespace.as_deref().unwrap_or_default(),
+                    rs.metadata.name.as_deref().unwrap_or_default(),
+                );
+            }
+            self.scale_replica_set_and_record_event(rs, target, d)
                 .await?;
             total += down;
         }
