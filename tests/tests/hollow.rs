@@ -261,7 +261,10 @@ fn hollow_nodes_register_run_pods_and_honour_grace_periods() {
 
 #[test]
 fn dead_hollow_nodes_become_unknown_get_tainted_and_pods_are_evicted() {
-    let server = TestServer::start_with_env(&[], &[GRACE]);
+    // Longer than the 10 s Lease renewal (with slack for a loaded machine): the live zone
+    // must never look dead, or the whole cluster would count as disrupted and no NoExecute
+    // taint would be placed (upstream's "master disruption mode").
+    let server = TestServer::start_with_env(&[], &[("K8RS_NODE_MONITOR_GRACE_PERIOD", "16s")]);
     // Two zones: zone a stays up, so losing zone b is not a cluster-wide outage (which
     // would stop all evictions, as upstream's "master disruption mode").
     let _alive = server.spawn_k8rs(&[

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use fake_node::FakeNode;
-use k8rs_e2e::{assert_contains, kubectl_tests, Kubectl};
+use k8rs_e2e::{assert_contains, eventually, kubectl_tests, Kubectl};
 
 /// Register a fake node `n1` and a running pod `p1` (containers `c1`, optionally `c2`)
 /// on it; returns the node and the pod's uid.
@@ -167,7 +167,15 @@ kubectl_tests! {
         assert_eq!(summary["pods"][0]["podRef"]["name"], "p1");
         assert_eq!(summary["pods"][0]["containers"][0]["memory"]["workingSetBytes"], 4 << 20);
 
-        let pods = k.ok(["top", "pod", "p1"]);
+        // Like metrics-server, the first sample of a new pod may not be there yet.
+        let pods = eventually(Duration::from_secs(20), "metrics for p1", || {
+            let out = k.cmd(["top", "pod", "p1"]).output();
+            if out.status.success() {
+                Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            }
+        });
         let row: Vec<&str> = pods.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!(row[0], "p1");
         // The double burns a quarter of a core.
