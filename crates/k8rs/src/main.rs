@@ -4,6 +4,7 @@
 //! subcommand and turns any failure into one `error: …` line and a non-zero exit code.
 
 mod cli;
+mod controller_manager_cmd;
 mod data_dir;
 mod embedded;
 mod hollow_cmd;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
             cli::Command::Up(args) => up::run(args).await,
             cli::Command::Hollow(args) => hollow_cmd::run(args).await,
             cli::Command::Scheduler(args) => scheduler_cmd::run(args).await,
+            cli::Command::ControllerManager(args) => controller_manager_cmd::run(args).await,
         }
     });
     match result {
