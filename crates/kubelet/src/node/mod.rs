@@ -75,6 +75,9 @@ pub struct NodeConfig {
     /// Upstream's `--pod-cidr`: registered as the node's `spec.podCIDR` (node IPAM then
     /// keeps it); `None` lets node IPAM assign one.
     pub pod_cidr: Option<String>,
+    /// Upstream's `--root-dir`: pod volumes live under `<root>/pods/<uid>/volumes`.
+    /// `None` (hollow nodes) runs no volume manager and writes no files.
+    pub root_dir: Option<std::path::PathBuf>,
 }
 
 impl NodeConfig {
@@ -102,6 +105,7 @@ impl NodeConfig {
             os_image: "k8rs hollow node".into(),
             machine_id: format!("{:032x}", fnv(name)),
             pod_cidr: None,
+            root_dir: None,
         }
     }
 }
@@ -131,6 +135,8 @@ pub struct NodeContext {
     pub resync: Duration,
     /// Woken when the Node object changes (pod CIDR assigned).
     pub node_changed: Notify,
+    /// Pod volumes and the objects env vars read; `None` on hollow nodes.
+    pub volumes: Option<Arc<crate::volume::VolumeManager>>,
 }
 
 /// Sends a JSON patch (`application/json-patch+json`) to `path`.
