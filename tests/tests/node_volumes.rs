@@ -134,7 +134,10 @@ fn volumes_and_environment_on_real_containers() {
     // The ServiceAccount admission needs the namespace's `default` account.
     wait_for(Duration::from_secs(30), "default ServiceAccount", || {
         let out = k.cmd(["get", "serviceaccount", "default"]).output();
-        out.status.success().then_some(()).ok_or_else(|| k8rs_e2e::render(&out))
+        out.status
+            .success()
+            .then_some(())
+            .ok_or_else(|| k8rs_e2e::render(&out))
     });
     k.ok_stdin(["apply", "-f", "-"], OBJECTS);
     k.ok_stdin(["apply", "-f", "-"], &vols_pod());
@@ -156,24 +159,34 @@ fn volumes_and_environment_on_real_containers() {
         "-p",
         r#"{"data":{"greeting":"updated"}}"#,
     ]);
-    wait_for(
-        Duration::from_secs(60),
-        "configMap volume updated",
-        || {
-            let now = exec(&k, "vols", "a", &["cat", "/cfg/greeting"]);
-            (now == "updated").then_some(()).ok_or(now)
-        },
-    );
+    wait_for(Duration::from_secs(60), "configMap volume updated", || {
+        let now = exec(&k, "vols", "a", &["cat", "/cfg/greeting"]);
+        (now == "updated").then_some(()).ok_or(now)
+    });
     // A read-only mount: API data volumes cannot be written.
     let write = k
-        .cmd(["exec", "vols", "-c", "a", "--", "sh", "-c", "echo x > /cfg/new"])
+        .cmd([
+            "exec",
+            "vols",
+            "-c",
+            "a",
+            "--",
+            "sh",
+            "-c",
+            "echo x > /cfg/new",
+        ])
         .output();
     assert!(!write.status.success(), "{}", k8rs_e2e::render(&write));
 
     // secret with defaultMode 0400.
     assert_eq!(exec(&k, "vols", "a", &["cat", "/sec/password"]), "hunter2");
     assert_eq!(
-        exec(&k, "vols", "a", &["stat", "-L", "-c", "%a", "/sec/password"]),
+        exec(
+            &k,
+            "vols",
+            "a",
+            &["stat", "-L", "-c", "%a", "/sec/password"]
+        ),
         "400\n"
     );
     assert_contains(
@@ -188,10 +201,14 @@ fn volumes_and_environment_on_real_containers() {
     );
     assert_eq!(exec(&k, "vols", "a", &["cat", "/info/mem"]), "64");
     k.ok(["label", "pod", "vols", "extra=yes"]);
-    wait_for(Duration::from_secs(60), "downwardAPI labels updated", || {
-        let now = exec(&k, "vols", "a", &["cat", "/info/labels"]);
-        now.contains("extra=\"yes\"").then_some(()).ok_or(now)
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "downwardAPI labels updated",
+        || {
+            let now = exec(&k, "vols", "a", &["cat", "/info/labels"]);
+            now.contains("extra=\"yes\"").then_some(()).ok_or(now)
+        },
+    );
 
     // emptyDir shared by two containers; memory-backed emptyDir with its size.
     assert_eq!(
@@ -233,7 +250,10 @@ fn volumes_and_environment_on_real_containers() {
     assert!(!env.contains("MAYBE="), "{env}");
     // /etc/hosts managed by the kubelet.
     let hosts = exec(&k, "vols", "a", &["cat", "/etc/hosts"]);
-    assert!(hosts.starts_with("# Kubernetes-managed hosts file.\n"), "{hosts}");
+    assert!(
+        hosts.starts_with("# Kubernetes-managed hosts file.\n"),
+        "{hosts}"
+    );
     assert_contains(&hosts, &format!("{pod_ip}\tvols\n"));
     assert_contains(&hosts, "10.1.2.3\tfoo.local\tbar.local\n");
 
@@ -247,7 +267,12 @@ fn volumes_and_environment_on_real_containers() {
     let ca = exec(&k, "vols", "a", &["cat", &format!("{TOKEN_DIR}/ca.crt")]);
     assert_contains(&ca, "BEGIN CERTIFICATE");
     let ca_file = k.write_file("pod-ca.crt", ca.as_bytes());
-    let url = k.ok(["config", "view", "--minify", "-o=jsonpath={.clusters[0].cluster.server}"]);
+    let url = k.ok([
+        "config",
+        "view",
+        "--minify",
+        "-o=jsonpath={.clusters[0].cluster.server}",
+    ]);
     let empty = k.write_file("empty.kubeconfig", b"");
     let whoami = k.ok([
         &format!("--kubeconfig={}", empty.display()),
@@ -311,10 +336,16 @@ spec:
 "#
         ),
     );
-    wait_for(Duration::from_secs(60), "CreateContainerConfigError", || {
-        let out = k.ok(["get", "pod", "noconfig"]);
-        out.contains("CreateContainerConfigError").then_some(()).ok_or(out)
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "CreateContainerConfigError",
+        || {
+            let out = k.ok(["get", "pod", "noconfig"]);
+            out.contains("CreateContainerConfigError")
+                .then_some(())
+                .ok_or(out)
+        },
+    );
     assert_eq!(
         k.ok([
             "get",
@@ -380,7 +411,9 @@ spec:
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let data = server.data_dir().to_string_lossy().into_owned();
     assert!(
-        !mounts.lines().any(|l| l.contains(&data) && l.contains("/pods/")),
+        !mounts
+            .lines()
+            .any(|l| l.contains(&data) && l.contains("/pods/")),
         "tmpfs mounts left behind:\n{mounts}"
     );
 }
