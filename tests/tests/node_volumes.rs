@@ -152,6 +152,7 @@ fn volumes_and_environment_on_real_containers() {
     let links = exec(&k, "vols", "a", &["ls", "-la", "/cfg/"]);
     assert_contains(&links, "..data -> ..");
     assert_contains(&links, "greeting -> ..data/greeting");
+    let patched = Instant::now();
     k.ok([
         "patch",
         "configmap",
@@ -189,10 +190,27 @@ fn volumes_and_environment_on_real_containers() {
         ),
         "400\n"
     );
+    eprintln!(
+        "configMap volume updated {:?} after the patch",
+        patched.elapsed()
+    );
+    // A subPath mount is a bind of the file at set-up time: it keeps the old content.
+    assert_eq!(exec(&k, "vols", "a", &["cat", "/one/greeting"]), "hello");
     assert_contains(
         &exec(&k, "vols", "a", &["sh", "-c", "grep ' /sec ' /proc/mounts"]),
         "tmpfs",
     );
+    k.ok([
+        "patch",
+        "secret",
+        "sec",
+        "-p",
+        r#"{"stringData":{"password":"rotated"}}"#,
+    ]);
+    wait_for(Duration::from_secs(60), "secret volume updated", || {
+        let now = exec(&k, "vols", "a", &["cat", "/sec/password"]);
+        (now == "rotated").then_some(()).ok_or(now)
+    });
 
     // downwardAPI labels and a resource.
     assert_eq!(
