@@ -131,6 +131,10 @@ pub struct NodeContext {
     pub resync: Duration,
     /// Woken when the Node object changes (pod CIDR assigned).
     pub node_changed: Notify,
+    /// The node's memory capacity in bytes (Burstable containers' OOM score adjustment).
+    pub memory_capacity: i64,
+    /// The kubelet's events (`source.component: kubelet`, `source.host`: the node).
+    pub events: k8rs_client::EventRecorder,
 }
 
 /// Sends a JSON patch (`application/json-patch+json`) to `path`.

@@ -2,6 +2,9 @@
 
 pub mod actions;
 pub mod config;
+pub mod images;
+pub mod pleg;
 pub mod prober;
+pub mod resources;
 pub mod status;
 pub mod worker;

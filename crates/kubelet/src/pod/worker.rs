@@ -8,13 +8,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8rs_client::EventType;
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, Preconditions};
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::actions::{backoff_key, compute_pod_actions, Backoff, PodActions, RuntimePod};
 use super::config::{container_config, sandbox_config};
+use super::images::ImageManager;
+use super::resources::container_resources;
 use super::prober::{ContainerProbes, ProbeTarget};
 use super::status::{compute_pod_status, StatusInputs};
 use crate::node::NodeContext;
@@ -44,6 +47,13 @@ struct Worker {
     sandbox_attempt: u32,
     /// The pod ran to completion: nothing is started again.
     finished: bool,
+    /// Image pulls and their back-off.
+    images: ImageManager,
+    /// Containers whose last start failed: name → (waiting reason, message), e.g.
+    /// `ErrImagePull` (upstream's reason cache).
+    waiting: HashMap<String, (String, String)>,
+    /// When a failed start should be looked at again (back-off ends, status changes).
+    retry_at: Option<Instant>,
     /// The status last written, and the pod resourceVersion seen when writing it.
     last_written: Option<(Value, Option<String>)>,
 }
@@ -63,6 +73,9 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
             Some("Succeeded" | "Failed")
         ),
         last_written: None,
+        images: ImageManager::default(),
+        waiting: HashMap::new(),
+        retry_at: None,
     };
     // A pod that had already finished before this worker started (a kubelet restart)
     // is never run again; its recorded status stands until it is deleted.
@@ -99,6 +112,25 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
             },
             _ = sleep => {}
         }
+    }
+}
+
+/// The event reference of a container: the pod, with the container's field path.
+fn container_reference(pod: &Pod, container: &str) -> ObjectReference {
+    let spec = pod.spec.as_ref();
+    let field = if spec.is_some_and(|s| s.containers.iter().any(|c| c.name == container)) {
+        "spec.containers"
+    } else if spec
+        .and_then(|s| s.init_containers.as_ref())
+        .is_some_and(|ics| ics.iter().any(|c| c.name == container))
+    {
+        "spec.initContainers"
+    } else {
+        "spec.ephemeralContainers"
+    };
+    ObjectReference {
+        field_path: Some(format!("{field}{{{container}}}")),
+        ..k8rs_client::events::object_reference(pod)
     }
 }
 
@@ -202,6 +234,7 @@ impl Worker {
         let mut rt = self.observe().await?;
         let mut next_probe = self.probe(pod, &rt).await;
         let grace = termination_grace(pod);
+        self.retry_at = None;
 
         let mut actions = PodActions::default();
         if !self.finished {
@@ -223,6 +256,30 @@ impl Worker {
                 SystemTime::now(),
             );
             let acted = self.execute(pod, &rt, &actions, grace).await?;
+            // A container that runs again no longer reports its failed start.
+            self.waiting.retain(|name, _| {
+                rt.latest
+                    .get(name)
+                    .is_none_or(|c| c.state != ContainerState::Running)
+            });
+            for (name, (delay, _)) in &actions.backoff {
+                if self.waiting.contains_key(name) {
+                    continue;
+                }
+                self.record(
+                    pod,
+                    name,
+                    EventType::Warning,
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {name} in pod {}_{}({})",
+                        pod.metadata.name.as_deref().unwrap_or(""),
+                        pod.metadata.namespace.as_deref().unwrap_or(""),
+                        self.uid
+                    ),
+                );
+                let _ = delay;
+            }
             if actions.terminal {
                 self.finished = true;
             }
@@ -273,6 +330,7 @@ impl Worker {
                 ready: &ready,
                 started: &started,
                 backoff: &backoff,
+                waiting: &self.waiting,
                 host_ip: &self.node.host_ip,
                 runtime_name: self
                     .node
@@ -295,10 +353,15 @@ impl Worker {
         if let Some(at) = next_probe {
             soon(at);
         }
+        if let Some(at) = self.retry_at {
+            soon(at);
+        }
         for (_, until) in actions.backoff.values() {
             let left = until.duration_since(SystemTime::now()).unwrap_or_default();
             soon(Instant::now() + left);
         }
+        // Containers whose start failed are looked at again when `retry_at` says.
+        let blocked = !self.waiting.is_empty();
         let settling = rt
             .sandbox
             .as_ref()
@@ -307,8 +370,7 @@ impl Worker {
                 .latest
                 .values()
                 .any(|c| c.state == ContainerState::Created)
-            || rt.latest.len() < spec.containers.len()
-            || !actions.start.is_empty();
+            || (!blocked && (rt.latest.len() < spec.containers.len() || !actions.start.is_empty()));
         if settling {
             soon(Instant::now() + FAST_RESYNC);
         }
@@ -343,8 +405,22 @@ impl Worker {
             self.sandbox_id = Some(id);
             return Ok(true);
         }
-        for (id, name, _) in &actions.kill {
+        for (id, name, reason) in &actions.kill {
             tracing::debug!(pod = %pod_name(pod), container = %name, "container failed its liveness probe; restarting");
+            let super::actions::KillReason::Unhealthy(_) = reason;
+            let kind = self
+                .probes
+                .get(name)
+                .and_then(|p| p.unhealthy())
+                .map(|m| if m.contains("startup") { "startup" } else { "liveness" })
+                .unwrap_or("liveness");
+            self.record(
+                pod,
+                name,
+                EventType::Normal,
+                "Killing",
+                format!("Container {name} failed {kind} probe, will be restarted"),
+            );
             runtime
                 .stop_container(id, grace.max(MIN_KILL_GRACE))
                 .await?;
@@ -359,30 +435,92 @@ impl Worker {
             let Some(container) = find_container(pod, &start.name) else {
                 continue;
             };
+            // Regular init containers run one at a time, and a failed one stops the rest.
+            let one_at_a_time = start.init && !super::actions::is_sidecar(container);
             if let Some(finished) = start.replaces_finished {
                 self.backoff
                     .next(&backoff_key(&self.uid, &start.name), finished);
             }
-            // Keep the replaced container (for lastState), drop older ones.
-            if let Some(c) = rt.previous.get(&start.name) {
-                let _ = runtime.remove_container(&c.id).await;
+            match self
+                .start_container(pod, rt, &sandbox_id, &sandbox, container, start.attempt)
+                .await
+            {
+                Ok(()) => {
+                    self.waiting.remove(&start.name);
+                    acted = true;
+                }
+                Err((reason, message)) => {
+                    // Upstream's startContainer: the reason becomes the waiting state and
+                    // a `Failed` event says `Error: <reason>`.
+                    let event = if reason == "CreateContainerError" || reason == "RunContainerError" {
+                        format!("Error: {message}")
+                    } else {
+                        format!("Error: {reason}")
+                    };
+                    self.record(pod, &start.name, EventType::Warning, "Failed", event);
+                    self.waiting.insert(start.name.clone(), (reason, message));
+                }
             }
-            let image = container.image.clone().unwrap_or_default();
-            if runtime.image_status(&image).await?.is_none() {
-                runtime.pull_image(&image).await?;
-            }
-            let config = container_config(pod, container, start.attempt);
-            let id = runtime
-                .create_container(&sandbox_id, &config, &sandbox)
-                .await?;
-            runtime.start_container(&id).await?;
-            acted = true;
-            if start.init && !super::actions::is_sidecar(container) {
-                // Regular init containers run one at a time.
+            if one_at_a_time {
                 break;
             }
         }
         Ok(acted)
+    }
+
+    /// Pulls the image as the policy says, then creates and starts one container; a
+    /// failure is the container's waiting (reason, message).
+    async fn start_container(
+        &mut self,
+        pod: &Pod,
+        rt: &RuntimePod,
+        sandbox_id: &str,
+        sandbox: &crate::runtime::SandboxConfig,
+        container: &Container,
+        attempt: u32,
+    ) -> Result<(), (String, String)> {
+        let runtime = self.node.runtime.clone();
+        let ensured = self
+            .images
+            .ensure_image_exists(runtime.as_ref(), &self.uid, container)
+            .await;
+        for e in ensured.events {
+            let kind = if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            self.record(pod, &container.name, kind, e.reason, e.message);
+        }
+        if let Some(at) = ensured.retry_at {
+            self.retry_at = Some(self.retry_at.map_or(at, |r| r.min(at)));
+        }
+        if let Err(e) = ensured.result {
+            return Err((e.reason().to_string(), e.message().to_string()));
+        }
+        // Keep the replaced container (for lastState), drop older ones.
+        if let Some(c) = rt.previous.get(&container.name) {
+            let _ = runtime.remove_container(&c.id).await;
+        }
+        let mut config = container_config(pod, container, attempt);
+        config.image = super::images::with_default_tag(&config.image);
+        config.resources = container_resources(pod, container, self.node.memory_capacity);
+        let id = runtime
+            .create_container(sandbox_id, &config, sandbox)
+            .await
+            .map_err(|e| ("CreateContainerError".to_string(), e.to_string()))?;
+        if let Err(e) = runtime.start_container(&id).await {
+            return Err(("RunContainerError".to_string(), e.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Records a kubelet event about one of the pod's containers (`involvedObject` with
+    /// upstream's `spec.containers{name}` field path).
+    fn record(&self, pod: &Pod, container: &str, kind: EventType, reason: &str, message: String) {
+        self.node
+            .events
+            .record_for(container_reference(pod, container), kind, reason, message);
     }
 
     /// Stops the running containers: preStop hooks, then stop within the grace period.
@@ -447,6 +585,7 @@ impl Worker {
                 ready: &HashSet::new(),
                 started: &HashSet::new(),
                 backoff: &HashMap::new(),
+                waiting: &HashMap::new(),
                 host_ip: &self.node.host_ip,
                 runtime_name: self
                     .node
