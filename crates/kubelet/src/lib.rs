@@ -147,12 +147,34 @@ pub fn start_nodes(
             resync: timings.pod_resync,
             node_changed: tokio::sync::Notify::new(),
             volumes,
+            memory_capacity: config
+                .capacity
+                .get("memory")
+                .and_then(|q| k8rs_api::quantity::Quantity::parse(q).ok())
+                .map(|q| q.value())
+                .unwrap_or(0),
+            events: k8rs_client::EventRecorder::new(client.clone(), "kubelet")
+                .with_host(config.name.clone()),
         });
         let agent = Arc::new(NodeAgent {
             ctx: ctx.clone(),
             workers: Mutex::new(HashMap::new()),
             stats: Default::default(),
         });
+        if config.probe_network {
+            // Real runtimes: containers exit on their own, so relist them (PLEG).
+            // Hollow containers only change when the worker acts.
+            let pleg_agent = agent.clone();
+            tokio::spawn(pod::pleg::run(
+                ctx.runtime.clone(),
+                pod::pleg::RELIST_PERIOD,
+                move |uid| {
+                    if let Some((_, tx)) = pleg_agent.workers.lock().unwrap().get(uid) {
+                        tx.send_modify(|_| {});
+                    }
+                },
+            ));
+        }
         agents.insert(config.name.clone(), agent);
         let key = ObjectKey::cluster(config.name.clone());
         let node_informer = node_informer.clone();

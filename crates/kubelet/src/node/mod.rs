@@ -137,6 +137,10 @@ pub struct NodeContext {
     pub node_changed: Notify,
     /// Pod volumes and the objects env vars read; `None` on hollow nodes.
     pub volumes: Option<Arc<crate::volume::VolumeManager>>,
+    /// The node's memory capacity in bytes (Burstable containers' OOM score adjustment).
+    pub memory_capacity: i64,
+    /// The kubelet's events (`source.component: kubelet`, `source.host`: the node).
+    pub events: k8rs_client::EventRecorder,
 }
 
 /// Sends a JSON patch (`application/json-patch+json`) to `path`.
