@@ -72,6 +72,11 @@ pub struct UpArgs {
     /// different bridges and pod CIDRs.
     #[arg(long, value_name = "NAME", default_value = "cni0")]
     pub cni_bridge: String,
+
+    /// Directory of static pod manifests (YAML or JSON, one pod per file) the kubelet
+    /// runs without the API server [default: DATA/agent/pod-manifests].
+    #[arg(long, value_name = "DIR")]
+    pub pod_manifest_path: Option<PathBuf>,
 }
 
 /// `k8rs hollow` flags.

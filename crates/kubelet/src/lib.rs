@@ -17,6 +17,7 @@ pub mod node;
 pub mod pod;
 pub mod runtime;
 pub mod server;
+pub mod static_pods;
 pub mod stats;
 pub mod streaming;
 
@@ -29,7 +30,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use tokio::sync::watch;
 
 pub use node::{NodeConfig, NodeContext, Timings};
-use pod::worker::PodUpdate;
+use pod::worker::{PodSource, PodUpdate};
 
 /// The version the kubelet reports in `nodeInfo.kubeletVersion`.
 pub const KUBELET_VERSION: &str = "v1.33.0-k8rs";
@@ -39,6 +40,8 @@ pub struct NodeAgent {
     ctx: Arc<NodeContext>,
     workers: Mutex<HashMap<String, (u64, watch::Sender<PodUpdate>)>>,
     stats: stats::StatsProvider,
+    /// The static pod source, when the node has a manifest directory.
+    static_pods: Option<Arc<static_pods::StaticPodSource>>,
 }
 
 impl NodeAgent {
@@ -62,21 +65,41 @@ impl NodeAgent {
 
 static WORKER_GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// Hands a pod change to its node's worker, starting one for a new pod.
-fn dispatch(agent: &Arc<NodeAgent>, change: &Change<Pod>) {
+/// Hands a pod change to its node's worker, starting one for a new pod. Mirror pods
+/// only wake the static pod source: their static pods run from the manifest files.
+fn dispatch_change(agent: &Arc<NodeAgent>, change: &Change<Pod>) {
     let pod = change.object().clone();
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    if static_pods::is_mirror_pod(&pod) {
+        if let Some(source) = &agent.static_pods {
+            source.mirror_changed.notify_one();
+        }
+        return;
+    }
     let deleted = matches!(change, Change::Deleted(_));
+    dispatch(agent, pod, deleted, PodSource::Api);
+}
+
+/// Hands the latest version of a pod to its worker, starting one for a new pod.
+fn dispatch(agent: &Arc<NodeAgent>, pod: Arc<Pod>, deleted: bool, source: PodSource) {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
     let mut workers = agent.workers.lock().unwrap();
     if let Some((_, tx)) = workers.get(&uid) {
-        let _ = tx.send(PodUpdate { pod, deleted });
+        let _ = tx.send(PodUpdate {
+            pod,
+            deleted,
+            source,
+        });
         return;
     }
     if deleted {
         return;
     }
     let generation = WORKER_GENERATION.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = watch::channel(PodUpdate { pod, deleted });
+    let (tx, rx) = watch::channel(PodUpdate {
+        pod,
+        deleted,
+        source,
+    });
     workers.insert(uid.clone(), (generation, tx));
     let agent = agent.clone();
     tokio::spawn(async move {
@@ -127,11 +150,25 @@ pub fn start_nodes(
             resync: timings.pod_resync,
             node_changed: tokio::sync::Notify::new(),
         });
+        let static_source = config
+            .pod_manifest_path
+            .clone()
+            .map(|dir| Arc::new(static_pods::StaticPodSource::new(dir, &config.name)));
         let agent = Arc::new(NodeAgent {
             ctx: ctx.clone(),
             workers: Mutex::new(HashMap::new()),
             stats: Default::default(),
+            static_pods: static_source.clone(),
         });
+        if let Some(source) = static_source {
+            let target = agent.clone();
+            tokio::spawn(static_pods::run(
+                source,
+                client.clone(),
+                pods.clone(),
+                move |pod, deleted, source| dispatch(&target, pod, deleted, source),
+            ));
+        }
         agents.insert(config.name.clone(), agent);
         let key = ObjectKey::cluster(config.name.clone());
         let node_informer = node_informer.clone();
@@ -173,7 +210,7 @@ pub fn start_nodes(
             .and_then(|s| s.node_name.as_deref())
             .unwrap_or("");
         if let Some(agent) = by_name.get(node) {
-            dispatch(agent, change);
+            dispatch_change(agent, change);
         }
     });
     Nodes {

@@ -59,6 +59,7 @@ pub fn config(
         os_image: os_image().unwrap_or_else(|| "Linux".into()),
         machine_id: read_trimmed("/etc/machine-id").unwrap_or_else(|| format!("{:032x}", 0)),
         pod_cidr,
+        pod_manifest_path: Some(data_dir.join("agent/pod-manifests")),
     }
 }
 

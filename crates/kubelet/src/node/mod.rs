@@ -75,6 +75,8 @@ pub struct NodeConfig {
     /// Upstream's `--pod-cidr`: registered as the node's `spec.podCIDR` (node IPAM then
     /// keeps it); `None` lets node IPAM assign one.
     pub pod_cidr: Option<String>,
+    /// Upstream's `--pod-manifest-path`: a directory of static pod manifests.
+    pub pod_manifest_path: Option<std::path::PathBuf>,
 }
 
 impl NodeConfig {
@@ -102,6 +104,7 @@ impl NodeConfig {
             os_image: "k8rs hollow node".into(),
             machine_id: format!("{:032x}", fnv(name)),
             pod_cidr: None,
+            pod_manifest_path: None,
         }
     }
 }

@@ -27,6 +27,22 @@ pub struct PodUpdate {
     pub pod: Arc<Pod>,
     /// The object is gone from the API (force-deleted or already removed).
     pub deleted: bool,
+    /// Where the pod comes from, and so where its status goes.
+    pub source: PodSource,
+}
+
+/// Where a worker's pod comes from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum PodSource {
+    /// The API server: status is written to the pod itself, which is deleted at the end.
+    #[default]
+    Api,
+    /// A manifest file (a static pod): status goes to its mirror pod, when there is one
+    /// (`mirror_uid`); the pod passed carries the mirror's status and resourceVersion.
+    Static {
+        /// The uid of the current mirror pod.
+        mirror_uid: Option<String>,
+    },
 }
 
 /// How soon to look again while something is about to change (a container starting, a
@@ -46,6 +62,8 @@ struct Worker {
     finished: bool,
     /// The status last written, and the pod resourceVersion seen when writing it.
     last_written: Option<(Value, Option<String>)>,
+    /// Where the pod comes from (the latest update's).
+    source: PodSource,
 }
 
 /// Runs the worker of one pod until the pod is gone; `updates` carries new versions.
@@ -63,12 +81,14 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
             Some("Succeeded" | "Failed")
         ),
         last_written: None,
+        source: updates.borrow().source.clone(),
     };
     // A pod that had already finished before this worker started (a kubelet restart)
     // is never run again; its recorded status stands until it is deleted.
     let finished_before = worker.finished;
     loop {
         let update = updates.borrow_and_update().clone();
+        worker.source = update.source.clone();
         if update.deleted || update.pod.metadata.deletion_timestamp.is_some() {
             worker.terminate(&update.pod, update.deleted).await;
             return;
@@ -501,8 +521,16 @@ impl Worker {
                 return Ok(());
             }
         }
+        let uid = match &self.source {
+            PodSource::Api => self.uid.clone(),
+            PodSource::Static {
+                mirror_uid: Some(uid),
+            } => uid.clone(),
+            // No mirror pod yet: nothing in the API to report to.
+            PodSource::Static { mirror_uid: None } => return Ok(()),
+        };
         let patch = serde_json::json!([
-            {"op": "test", "path": "/metadata/uid", "value": self.uid},
+            {"op": "test", "path": "/metadata/uid", "value": uid},
             {"op": "replace", "path": "/status", "value": status},
         ]);
         let path = format!(
