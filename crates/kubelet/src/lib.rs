@@ -12,6 +12,7 @@ extern crate tonic14 as tonic;
 
 pub mod containerd;
 pub mod cri;
+pub mod eviction;
 pub mod hollow;
 pub mod node;
 pub mod pod;
@@ -149,6 +150,7 @@ pub fn start_nodes(
             probe_network: config.probe_network,
             resync: timings.pod_resync,
             node_changed: tokio::sync::Notify::new(),
+            pressure: Default::default(),
         });
         let static_source = config
             .pod_manifest_path
@@ -160,6 +162,18 @@ pub fn start_nodes(
             stats: Default::default(),
             static_pods: static_source.clone(),
         });
+        if let Some(eviction) = config.eviction.clone() {
+            let allocatable = if config.allocatable.is_empty() {
+                &config.capacity
+            } else {
+                &config.allocatable
+            };
+            let memory = allocatable
+                .get("memory")
+                .and_then(|m| k8rs_api::quantity::Quantity::parse(m).ok())
+                .map(|q| q.value());
+            tokio::spawn(eviction::run(ctx.clone(), eviction, memory, pods.clone()));
+        }
         if let Some(source) = static_source {
             let target = agent.clone();
             tokio::spawn(static_pods::run(

@@ -99,6 +99,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.pod_manifest_path.clone() {
         node_config.pod_manifest_path = Some(dir);
     }
+    if let (Some(hard), Some(eviction)) = (args.eviction_hard.clone(), &mut node_config.eviction) {
+        eviction.hard = hard.0;
+    }
     let kubelet_tls = (data_dir.clone(), node_ip);
     let stop_kubelet = stop.clone();
     let mut stop_server = stop.clone();

@@ -223,6 +223,23 @@ impl Worker {
         let mut next_probe = self.probe(pod, &rt).await;
         let grace = termination_grace(pod);
 
+        // A pod the API already reports terminal (evicted by the eviction manager) is
+        // killed and never started again; upstream's status manager never moves a pod
+        // out of a terminal phase.
+        let api_phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .filter(|p| p == "Failed" || p == "Succeeded");
+        if api_phase.is_some() && !self.finished {
+            self.kill_containers(pod, &rt, Duration::ZERO, false).await;
+            if let Some(id) = &self.sandbox_id {
+                self.node.runtime.stop_pod_sandbox(id).await?;
+            }
+            self.finished = true;
+            rt = self.observe().await?;
+        }
+
         let mut actions = PodActions::default();
         if !self.finished {
             let unhealthy: HashSet<String> = self
@@ -286,7 +303,7 @@ impl Worker {
                 )
             })
             .collect();
-        let status = compute_pod_status(
+        let mut status = compute_pod_status(
             pod,
             &StatusInputs {
                 runtime: &rt,
@@ -304,6 +321,9 @@ impl Worker {
                 now: SystemTime::now(),
             },
         );
+        if api_phase.is_some() {
+            status.phase = api_phase;
+        }
         self.write_status(pod, serde_json::to_value(&status)?)
             .await?;
 

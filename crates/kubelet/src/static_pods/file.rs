@@ -87,7 +87,10 @@ pub fn decode(bytes: &[u8], path: &Path, node_name: &str) -> Result<StaticPod, S
     // JSON is YAML; one parser reads both.
     let value: Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if kind != "Pod" || api_version != "v1" {
         return Err(format!(
             "invalid pod: expected kind Pod in version v1, got {kind:?} in {api_version:?}"
@@ -118,13 +121,22 @@ fn apply_defaults(pod: &mut Pod, path: &Path, node_name: &str) {
     }
     let name = pod.metadata.name.clone().unwrap_or_default();
     pod.metadata.name = Some(format!("{name}-{node_name}"));
-    if pod.metadata.namespace.as_deref().unwrap_or_default().is_empty() {
+    if pod
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
         pod.metadata.namespace = Some("default".into());
     }
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.node_name = Some(node_name.to_string());
     let annotations = pod.metadata.annotations.get_or_insert_with(BTreeMap::new);
-    annotations.insert(CONFIG_HASH.into(), pod.metadata.uid.clone().unwrap_or_default());
+    annotations.insert(
+        CONFIG_HASH.into(),
+        pod.metadata.uid.clone().unwrap_or_default(),
+    );
     annotations.insert(CONFIG_SOURCE.into(), FILE_SOURCE.into());
     // Static pods are not evicted by node problems (taint-based eviction).
     let tolerate_all = Toleration {
@@ -185,9 +197,13 @@ mod tests {
             spec.containers[0].image_pull_policy.as_deref(),
             Some("Always")
         );
-        assert!(spec.tolerations.as_ref().unwrap().iter().any(
-            |t| t.operator.as_deref() == Some("Exists") && t.effect.as_deref() == Some("NoExecute")
-        ));
+        assert!(spec
+            .tolerations
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|t| t.operator.as_deref() == Some("Exists")
+                && t.effect.as_deref() == Some("NoExecute")));
 
         // Same content: same uid. Changed content, other node or other file: another.
         let again = decode(YAML.as_bytes(), Path::new("/m/web.yaml"), "n1").unwrap();

@@ -34,11 +34,7 @@ pub fn watch(dir: &Path, changes: Arc<Notify>) {
             loop {
                 // SAFETY: reads into our buffer from the inotify descriptor we own.
                 let n = unsafe {
-                    libc::read(
-                        fd.get_ref().as_raw_fd(),
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                    )
+                    libc::read(fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
                 };
                 if n <= 0 {
                     break;

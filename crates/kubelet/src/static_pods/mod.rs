@@ -101,17 +101,19 @@ pub async fn run(
     let mut running: HashMap<String, Running> = HashMap::new();
     loop {
         let read = file::read_dir(&source.dir, &source.node_name);
-        let wanted: HashMap<String, StaticPod> = read
-            .into_iter()
-            .map(|p| (p.uid().to_string(), p))
-            .collect();
+        let wanted: HashMap<String, StaticPod> =
+            read.into_iter().map(|p| (p.uid().to_string(), p)).collect();
         // Removed or changed files: stop the old pods.
         running.retain(|uid, r| {
             if wanted.contains_key(uid) {
                 return true;
             }
             tracing::info!(pod = %r.pod.full_name(), "static pod removed from the manifest path");
-            dispatch(Arc::new(r.pod.pod.clone()), true, PodSource::Static { mirror_uid: None });
+            dispatch(
+                Arc::new(r.pod.pod.clone()),
+                true,
+                PodSource::Static { mirror_uid: None },
+            );
             false
         });
         for (uid, pod) in wanted {
