@@ -30,6 +30,22 @@ pub struct PodUpdate {
     pub pod: Arc<Pod>,
     /// The object is gone from the API (force-deleted or already removed).
     pub deleted: bool,
+    /// Where the pod comes from, and so where its status goes.
+    pub source: PodSource,
+}
+
+/// Where a worker's pod comes from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum PodSource {
+    /// The API server: status is written to the pod itself, which is deleted at the end.
+    #[default]
+    Api,
+    /// A manifest file (a static pod): status goes to its mirror pod, when there is one
+    /// (`mirror_uid`); the pod passed carries the mirror's status and resourceVersion.
+    Static {
+        /// The uid of the current mirror pod.
+        mirror_uid: Option<String>,
+    },
 }
 
 /// How soon to look again while something is about to change (a container starting, a
@@ -56,6 +72,8 @@ struct Worker {
     retry_at: Option<Instant>,
     /// The status last written, and the pod resourceVersion seen when writing it.
     last_written: Option<(Value, Option<String>)>,
+    /// Where the pod comes from (the latest update's).
+    source: PodSource,
 }
 
 /// How long a container whose config failed waits before the next attempt.
@@ -79,12 +97,14 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
         images: ImageManager::default(),
         waiting: HashMap::new(),
         retry_at: None,
+        source: updates.borrow().source.clone(),
     };
     // A pod that had already finished before this worker started (a kubelet restart)
     // is never run again; its recorded status stands until it is deleted.
     let finished_before = worker.finished;
     loop {
         let update = updates.borrow_and_update().clone();
+        worker.source = update.source.clone();
         if update.deleted || update.pod.metadata.deletion_timestamp.is_some() {
             worker.terminate(&update.pod, update.deleted).await;
             return;
@@ -240,6 +260,23 @@ impl Worker {
         let grace = termination_grace(pod);
         self.retry_at = None;
 
+        // A pod the API already reports terminal (evicted by the eviction manager) is
+        // killed and never started again; upstream's status manager never moves a pod
+        // out of a terminal phase.
+        let api_phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .filter(|p| p == "Failed" || p == "Succeeded");
+        if api_phase.is_some() && !self.finished {
+            self.kill_containers(pod, &rt, Duration::ZERO, false).await;
+            if let Some(id) = &self.sandbox_id {
+                self.node.runtime.stop_pod_sandbox(id).await?;
+            }
+            self.finished = true;
+            rt = self.observe().await?;
+        }
+
         // Upstream's WaitForAttachAndMount: nothing starts before the volumes are set up.
         let volumes_ready = self.finished || self.mount_volumes(pod).await;
         let mut actions = PodActions::default();
@@ -329,7 +366,7 @@ impl Worker {
                 )
             })
             .collect();
-        let status = compute_pod_status(
+        let mut status = compute_pod_status(
             pod,
             &StatusInputs {
                 runtime: &rt,
@@ -348,6 +385,9 @@ impl Worker {
                 now: SystemTime::now(),
             },
         );
+        if api_phase.is_some() {
+            status.phase = api_phase;
+        }
         self.write_status(pod, serde_json::to_value(&status)?)
             .await?;
 
@@ -712,8 +752,16 @@ impl Worker {
                 return Ok(());
             }
         }
+        let uid = match &self.source {
+            PodSource::Api => self.uid.clone(),
+            PodSource::Static {
+                mirror_uid: Some(uid),
+            } => uid.clone(),
+            // No mirror pod yet: nothing in the API to report to.
+            PodSource::Static { mirror_uid: None } => return Ok(()),
+        };
         let patch = serde_json::json!([
-            {"op": "test", "path": "/metadata/uid", "value": self.uid},
+            {"op": "test", "path": "/metadata/uid", "value": uid},
             {"op": "replace", "path": "/status", "value": status},
         ]);
         let path = format!(
