@@ -490,6 +490,8 @@ impl Drop for TestServer {
             if let Some(bridge) = self.cni_bridge() {
                 let _ = Command::new("ip").args(["link", "delete", bridge]).output();
             }
+            // Memory-backed volumes (secrets, projected tokens) of pods left running.
+            node::unmount_under(self.data_dir());
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -437,19 +437,11 @@ spec:
 }
 
 /// Containers outlive `k8rs up` by design: stop and remove this test's sandboxes through
-/// CRI at the end, whether it passed or not, so no container or veth outlives the test;
-/// and unmount any volume tmpfs a failed run left under the data dir.
+/// CRI at the end, whether it passed or not, so no container or veth outlives the test.
 struct RemoveSandboxes(std::path::PathBuf);
 
 impl Drop for RemoveSandboxes {
     fn drop(&mut self) {
-        let _unmount = UnmountUnder(
-            self.0
-                .ancestors()
-                .nth(3)
-                .map(std::path::Path::to_path_buf)
-                .unwrap_or_default(),
-        );
         use k8rs_kubelet::runtime::Runtime;
         let Ok(rt) = tokio::runtime::Runtime::new() else {
             return;
@@ -463,27 +455,5 @@ impl Drop for RemoveSandboxes {
                 let _ = cri.remove_pod_sandbox(&sandbox.id).await;
             }
         });
-    }
-}
-
-/// Lazily unmounts every mount under a directory when dropped.
-struct UnmountUnder(std::path::PathBuf);
-
-impl Drop for UnmountUnder {
-    fn drop(&mut self) {
-        let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-            return;
-        };
-        let base = self.0.to_string_lossy().into_owned();
-        if base.is_empty() {
-            return;
-        }
-        for point in info.lines().filter_map(|l| l.split(' ').nth(4)) {
-            if point.starts_with(&base) {
-                let _ = std::process::Command::new("umount")
-                    .args(["-l", point])
-                    .status();
-            }
-        }
     }
 }
