@@ -223,7 +223,8 @@ impl ImageManager {
         let key = format!("{pod_uid}_{image}");
         let now = SystemTime::now();
         if let Some((delay, last)) = self.backoff.in_backoff_since_update(&key, now) {
-            let ends = Instant::now() + delay.saturating_sub(now.duration_since(last).unwrap_or_default());
+            let ends =
+                Instant::now() + delay.saturating_sub(now.duration_since(last).unwrap_or_default());
             if present {
                 // Offline with the image at hand: use it until the next attempt.
                 return Ensured {
@@ -328,8 +329,8 @@ mod tests {
     use super::*;
     use crate::hollow::{HollowOptions, HollowRuntime};
     use crate::runtime::{
-        ContainerConfig, ContainerStats, ContainerStatus, ExecResult, Image, Result,
-        SandboxConfig, SandboxStatus, StreamRequest,
+        ContainerConfig, ContainerStats, ContainerStatus, ExecResult, Image, Result, SandboxConfig,
+        SandboxStatus, StreamRequest,
     };
     use std::sync::Mutex;
 
@@ -522,7 +523,10 @@ mod tests {
         );
         let err = e.result.unwrap_err();
         assert_eq!(err.reason(), "ErrImagePull");
-        assert_eq!(err.message(), "rpc error: code = Unknown desc = no such host");
+        assert_eq!(
+            err.message(),
+            "rpc error: code = Unknown desc = no such host"
+        );
         // Half the 10 s back-off keeps showing the failed pull, without pulling again.
         let shown = e.retry_at.unwrap().duration_since(Instant::now());
         assert!(shown <= Duration::from_secs(5) && shown > Duration::from_secs(4));

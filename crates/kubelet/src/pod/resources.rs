@@ -42,7 +42,15 @@ pub fn milli_cpu_to_quota(milli_cpu: i64, period: i64) -> i64 {
     (milli_cpu * period / 1000).max(MIN_QUOTA)
 }
 
-fn quantity(list: Option<&std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>, name: &str) -> Option<Quantity> {
+fn quantity(
+    list: Option<
+        &std::collections::BTreeMap<
+            String,
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+        >,
+    >,
+    name: &str,
+) -> Option<Quantity> {
     list?.get(name).and_then(|q| Quantity::parse(&q.0).ok())
 }
 
@@ -56,12 +64,18 @@ pub fn pod_qos_class(pod: &Pod) -> String {
 }
 
 /// The cgroup settings of `container` in `pod` on a node with `memory_capacity` bytes.
-pub fn container_resources(pod: &Pod, container: &Container, memory_capacity: i64) -> LinuxResources {
+pub fn container_resources(
+    pod: &Pod,
+    container: &Container,
+    memory_capacity: i64,
+) -> LinuxResources {
     let res = container.resources.as_ref();
     let requests = res.and_then(|r| r.requests.as_ref());
     let limits = res.and_then(|r| r.limits.as_ref());
     let cpu_request = quantity(requests, "cpu");
-    let cpu_limit = quantity(limits, "cpu").map(|q| q.milli_value()).unwrap_or(0);
+    let cpu_limit = quantity(limits, "cpu")
+        .map(|q| q.milli_value())
+        .unwrap_or(0);
     // A limit without a request means request = limit (the API server defaults this for
     // new pods; upstream repeats it for older ones).
     let shares = match cpu_request {
@@ -72,14 +86,20 @@ pub fn container_resources(pod: &Pod, container: &Container, memory_capacity: i6
         cpu_period: QUOTA_PERIOD,
         cpu_quota: milli_cpu_to_quota(cpu_limit, QUOTA_PERIOD),
         cpu_shares: shares,
-        memory_limit_in_bytes: quantity(limits, "memory").map(|q| q.value()).unwrap_or(0).max(0),
+        memory_limit_in_bytes: quantity(limits, "memory")
+            .map(|q| q.value())
+            .unwrap_or(0)
+            .max(0),
         oom_score_adj: container_oom_score_adjust(pod, container, memory_capacity),
     }
 }
 
 fn memory_request(container: &Container) -> i64 {
     quantity(
-        container.resources.as_ref().and_then(|r| r.requests.as_ref()),
+        container
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref()),
         "memory",
     )
     .map(|q| q.value())
@@ -186,7 +206,12 @@ mod tests {
         let p = pod("BestEffort", serde_json::json!([{"name": "a"}]));
         let r = container_resources(&p, first(&p), 8 * GI);
         assert_eq!(
-            (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes, r.oom_score_adj),
+            (
+                r.cpu_shares,
+                r.cpu_quota,
+                r.memory_limit_in_bytes,
+                r.oom_score_adj
+            ),
             (2, 0, 0, 1000)
         );
     }
