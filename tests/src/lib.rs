@@ -171,6 +171,12 @@ impl TestServer {
         let cidr = format!("10.42.{n}.0/24");
         let bridge = format!("k8rs{n}");
         let mut args = vec!["--pod-cidr", &cidr, "--cni-bridge", &bridge];
+        // Upstream's default disk thresholds (nodefs 10%, imagefs 15%) put a shared CI
+        // box's busy disk under DiskPressure (tainting the node and evicting the suite's
+        // pods); suites keep the memory threshold unless they set their own.
+        if !extra.contains(&"--eviction-hard") {
+            args.extend(["--eviction-hard", "memory.available<100Mi"]);
+        }
         args.extend_from_slice(extra);
         Self::start_kind(Kind::Up, &args, &[])
     }

@@ -40,6 +40,9 @@ pub enum Command {
     Hollow(HollowArgs),
     /// Run the scheduler alone, against any API server.
     Scheduler(SchedulerArgs),
+    /// Run the controller manager alone (Deployments, ReplicaSets, garbage collection,
+    /// namespaces, ServiceAccounts, endpoints, node lifecycle), against any API server.
+    ControllerManager(ControllerManagerArgs),
 }
 
 /// `k8rs up` flags.
@@ -72,6 +75,27 @@ pub struct UpArgs {
     /// different bridges and pod CIDRs.
     #[arg(long, value_name = "NAME", default_value = "cni0")]
     pub cni_bridge: String,
+
+    /// Directory of static pod manifests (YAML or JSON, one pod per file) the kubelet
+    /// runs without the API server [default: DATA/agent/pod-manifests].
+    #[arg(long, value_name = "DIR")]
+    pub pod_manifest_path: Option<PathBuf>,
+
+    /// Hard eviction thresholds, comma-separated `signal<quantity` or `signal<percent%`
+    /// (signals: memory.available, allocatableMemory.available, nodefs.available,
+    /// nodefs.inodesFree, imagefs.available, imagefs.inodesFree, pid.available)
+    /// [default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%].
+    #[arg(long, value_name = "SIGNAL<VALUE,…", value_parser = parse_eviction_hard)]
+    pub eviction_hard: Option<EvictionHard>,
+}
+
+/// Parsed `--eviction-hard` thresholds.
+#[derive(Clone, Debug)]
+pub struct EvictionHard(pub Vec<k8rs_kubelet::eviction::thresholds::Threshold>);
+
+/// `--eviction-hard` through the kubelet's parser (upstream's messages).
+fn parse_eviction_hard(flag: &str) -> Result<EvictionHard, String> {
+    k8rs_kubelet::eviction::thresholds::parse_hard(flag).map(EvictionHard)
 }
 
 /// `k8rs hollow` flags.
@@ -115,6 +139,15 @@ pub struct SchedulerArgs {
     /// plugins and their weights [default: one default-scheduler profile].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// `k8rs controller-manager` flags.
+#[derive(Debug, Args)]
+pub struct ControllerManagerArgs {
+    /// Kubeconfig with the API server's address and credentials; its cluster CA is
+    /// published to every namespace as `kube-root-ca.crt`.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: PathBuf,
 }
 
 /// `k8rs server` flags.

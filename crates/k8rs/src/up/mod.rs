@@ -95,7 +95,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         SocketAddr::new(node_ip, args.secure_port)
     ));
     let embedded_config = config.clone();
-    let node_config = node::config(&node_name, node_ip, &data_dir, args.pod_cidr.clone());
+    let mut node_config = node::config(&node_name, node_ip, &data_dir, args.pod_cidr.clone());
+    if let Some(dir) = args.pod_manifest_path.clone() {
+        node_config.pod_manifest_path = Some(dir);
+    }
+    if let (Some(hard), Some(eviction)) = (args.eviction_hard.clone(), &mut node_config.eviction) {
+        eviction.hard = hard.0;
+    }
     let kubelet_tls = (data_dir.clone(), node_ip);
     let stop_kubelet = stop.clone();
     let mut stop_server = stop.clone();

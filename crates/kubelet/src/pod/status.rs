@@ -618,6 +618,42 @@ mod tests {
     }
 
     #[test]
+    fn config_errors_wait_in_create_container_config_error() {
+        let p = pod(serde_json::json!({"containers": [{"name": "a", "image": "busybox"}]}));
+        let errors: HashMap<String, (String, String)> = [(
+            "a".to_string(),
+            (
+                "CreateContainerConfigError".to_string(),
+                "configmap \"x\" not found".to_string(),
+            ),
+        )]
+        .into();
+        let none = HashSet::new();
+        for (r, phase) in [
+            (rt(None, 0), "Pending"),
+            // A restart that cannot be configured: Running, as for a crash loop.
+            (rt(Some(ContainerState::Exited), 1), "Running"),
+        ] {
+            let inputs = StatusInputs {
+                runtime: &r,
+                ready: &none,
+                started: &none,
+                backoff: &HashMap::new(),
+                waiting: &errors,
+                host_ip: "127.0.0.1",
+                runtime_name: "hollow",
+                terminal: false,
+                now: SystemTime::now(),
+            };
+            let s = serde_json::to_value(compute_pod_status(&p, &inputs)).unwrap();
+            let waiting = &s["containerStatuses"][0]["state"]["waiting"];
+            assert_eq!(waiting["reason"], "CreateContainerConfigError");
+            assert_eq!(waiting["message"], "configmap \"x\" not found");
+            assert_eq!(s["phase"], phase);
+        }
+    }
+
+    #[test]
     fn crash_loop_and_completion() {
         let p = pod(serde_json::json!({"containers": [{"name": "a", "image": "busybox"}]}));
         let msg = "back-off 10s restarting failed container=a pod=p_default(u)";

@@ -30,6 +30,22 @@ pub struct PodUpdate {
     pub pod: Arc<Pod>,
     /// The object is gone from the API (force-deleted or already removed).
     pub deleted: bool,
+    /// Where the pod comes from, and so where its status goes.
+    pub source: PodSource,
+}
+
+/// Where a worker's pod comes from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum PodSource {
+    /// The API server: status is written to the pod itself, which is deleted at the end.
+    #[default]
+    Api,
+    /// A manifest file (a static pod): status goes to its mirror pod, when there is one
+    /// (`mirror_uid`); the pod passed carries the mirror's status and resourceVersion.
+    Static {
+        /// The uid of the current mirror pod.
+        mirror_uid: Option<String>,
+    },
 }
 
 /// How soon to look again while something is about to change (a container starting, a
@@ -56,7 +72,12 @@ struct Worker {
     retry_at: Option<Instant>,
     /// The status last written, and the pod resourceVersion seen when writing it.
     last_written: Option<(Value, Option<String>)>,
+    /// Where the pod comes from (the latest update's).
+    source: PodSource,
 }
+
+/// How long a container whose config failed waits before the next attempt.
+const CONFIG_RETRY: Duration = Duration::from_secs(2);
 
 /// Runs the worker of one pod until the pod is gone; `updates` carries new versions.
 pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>) {
@@ -76,12 +97,14 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
         images: ImageManager::default(),
         waiting: HashMap::new(),
         retry_at: None,
+        source: updates.borrow().source.clone(),
     };
     // A pod that had already finished before this worker started (a kubelet restart)
     // is never run again; its recorded status stands until it is deleted.
     let finished_before = worker.finished;
     loop {
         let update = updates.borrow_and_update().clone();
+        worker.source = update.source.clone();
         if update.deleted || update.pod.metadata.deletion_timestamp.is_some() {
             worker.terminate(&update.pod, update.deleted).await;
             return;
@@ -185,7 +208,8 @@ impl Worker {
             }
             Err(e) => return Err(e),
         };
-        let containers = runtime.list_containers(Some(&id)).await?;
+        let mut containers = runtime.list_containers(Some(&id)).await?;
+        super::mounts::read_termination_messages(&mut containers);
         Ok(RuntimePod::new(Some(sandbox), containers))
     }
 
@@ -236,8 +260,27 @@ impl Worker {
         let grace = termination_grace(pod);
         self.retry_at = None;
 
+        // A pod the API already reports terminal (evicted by the eviction manager) is
+        // killed and never started again; upstream's status manager never moves a pod
+        // out of a terminal phase.
+        let api_phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .filter(|p| p == "Failed" || p == "Succeeded");
+        if api_phase.is_some() && !self.finished {
+            self.kill_containers(pod, &rt, Duration::ZERO, false).await;
+            if let Some(id) = &self.sandbox_id {
+                self.node.runtime.stop_pod_sandbox(id).await?;
+            }
+            self.finished = true;
+            rt = self.observe().await?;
+        }
+
+        // Upstream's WaitForAttachAndMount: nothing starts before the volumes are set up.
+        let volumes_ready = self.finished || self.mount_volumes(pod).await;
         let mut actions = PodActions::default();
-        if !self.finished {
+        if !self.finished && volumes_ready {
             let unhealthy: HashSet<String> = self
                 .probes
                 .iter()
@@ -322,7 +365,7 @@ impl Worker {
                 )
             })
             .collect();
-        let status = compute_pod_status(
+        let mut status = compute_pod_status(
             pod,
             &StatusInputs {
                 runtime: &rt,
@@ -341,6 +384,9 @@ impl Worker {
                 now: SystemTime::now(),
             },
         );
+        if api_phase.is_some() {
+            status.phase = api_phase;
+        }
         self.write_status(pod, serde_json::to_value(&status)?)
             .await?;
 
@@ -456,8 +502,10 @@ impl Worker {
                 Err((reason, message)) => {
                     // Upstream's startContainer: the reason becomes the waiting state and
                     // a `Failed` event says `Error: <reason>`.
-                    let event = if reason == "CreateContainerError" || reason == "RunContainerError"
-                    {
+                    let event = if matches!(
+                        reason.as_str(),
+                        "CreateContainerError" | "RunContainerError" | "CreateContainerConfigError"
+                    ) {
                         format!("Error: {message}")
                     } else {
                         format!("Error: {reason}")
@@ -471,6 +519,59 @@ impl Worker {
             }
         }
         Ok(acted)
+    }
+
+    /// Sets up or refreshes the pod's volumes; false while one was never set up.
+    async fn mount_volumes(&self, pod: &Pod) -> bool {
+        let Some(volumes) = &self.node.volumes else {
+            return true;
+        };
+        match volumes.mount_pod(&Arc::new(pod.clone())).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(pod = %pod_name(pod), error = %e, "volumes not ready");
+                false
+            }
+        }
+    }
+
+    /// Environment, mounts and expansion for a container about to be created (upstream
+    /// `generateContainerConfig`); a failure is `CreateContainerConfigError`, tried again
+    /// after [`CONFIG_RETRY`].
+    fn generate_config(
+        &mut self,
+        pod: &Pod,
+        rt: &RuntimePod,
+        container: &Container,
+        sandbox: &crate::runtime::SandboxConfig,
+        config: &mut crate::runtime::ContainerConfig,
+    ) -> Result<(), (String, String)> {
+        let pod_ips = rt
+            .sandbox
+            .as_ref()
+            .map(|s| s.ips.clone())
+            .unwrap_or_default();
+        match super::generate::complete_container_config(
+            &self.node, pod, container, &pod_ips, sandbox, config,
+        ) {
+            Ok(warnings) => {
+                for w in warnings {
+                    self.record(
+                        pod,
+                        &container.name,
+                        EventType::Warning,
+                        "InvalidEnvironmentVariableNames",
+                        w,
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let at = Instant::now() + CONFIG_RETRY;
+                self.retry_at = Some(self.retry_at.map_or(at, |r| r.min(at)));
+                Err(("CreateContainerConfigError".to_string(), e))
+            }
+        }
     }
 
     /// Pulls the image as the policy says, then creates and starts one container; a
@@ -510,6 +611,7 @@ impl Worker {
         let mut config = container_config(pod, container, attempt);
         config.image = super::images::with_default_tag(&config.image);
         config.resources = container_resources(pod, container, self.node.memory_capacity);
+        self.generate_config(pod, rt, container, sandbox, &mut config)?;
         let id = runtime
             .create_container(sandbox_id, &config, sandbox)
             .await
@@ -579,6 +681,9 @@ impl Worker {
         if let Some(id) = self.sandbox_id.take() {
             let _ = self.node.runtime.stop_pod_sandbox(&id).await;
             let _ = self.node.runtime.remove_pod_sandbox(&id).await;
+        }
+        if let Some(volumes) = &self.node.volumes {
+            volumes.tear_down_pod(&self.uid).await;
         }
         if gone {
             return;
@@ -650,8 +755,16 @@ impl Worker {
                 return Ok(());
             }
         }
+        let uid = match &self.source {
+            PodSource::Api => self.uid.clone(),
+            PodSource::Static {
+                mirror_uid: Some(uid),
+            } => uid.clone(),
+            // No mirror pod yet: nothing in the API to report to.
+            PodSource::Static { mirror_uid: None } => return Ok(()),
+        };
         let patch = serde_json::json!([
-            {"op": "test", "path": "/metadata/uid", "value": self.uid},
+            {"op": "test", "path": "/metadata/uid", "value": uid},
             {"op": "replace", "path": "/status", "value": status},
         ]);
         let path = format!(
