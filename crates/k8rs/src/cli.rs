@@ -40,6 +40,9 @@ pub enum Command {
     Hollow(HollowArgs),
     /// Run the scheduler alone, against any API server.
     Scheduler(SchedulerArgs),
+    /// Run the controller manager alone (Deployments, ReplicaSets, garbage collection,
+    /// namespaces, ServiceAccounts, endpoints, node lifecycle), against any API server.
+    ControllerManager(ControllerManagerArgs),
 }
 
 /// `k8rs up` flags.
@@ -136,6 +139,15 @@ pub struct SchedulerArgs {
     /// plugins and their weights [default: one default-scheduler profile].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// `k8rs controller-manager` flags.
+#[derive(Debug, Args)]
+pub struct ControllerManagerArgs {
+    /// Kubeconfig with the API server's address and credentials; its cluster CA is
+    /// published to every namespace as `kube-root-ca.crt`.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: PathBuf,
 }
 
 /// `k8rs server` flags.

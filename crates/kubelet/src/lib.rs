@@ -21,6 +21,7 @@ pub mod server;
 pub mod static_pods;
 pub mod stats;
 pub mod streaming;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,6 +142,25 @@ pub fn start_nodes(
     let registration = Arc::new(tokio::sync::Semaphore::new(32));
     let mut agents = HashMap::new();
     for (config, runtime) in nodes {
+        let volumes = config.root_dir.clone().map(|root| {
+            let manager = volume::VolumeManager::new(
+                root,
+                &config.name,
+                if config.allocatable.is_empty() {
+                    config.capacity.clone()
+                } else {
+                    config.allocatable.clone()
+                },
+                &informers,
+            );
+            tokio::spawn(volume_housekeeping(
+                manager.clone(),
+                pods.clone(),
+                runtime.clone(),
+                config.name.clone(),
+            ));
+            manager
+        });
         let ctx = Arc::new(NodeContext {
             name: config.name.clone(),
             host_ip: config.address.clone(),
@@ -151,6 +171,7 @@ pub fn start_nodes(
             resync: timings.pod_resync,
             node_changed: tokio::sync::Notify::new(),
             pressure: Default::default(),
+            volumes,
         });
         let static_source = config
             .pod_manifest_path
@@ -231,6 +252,35 @@ pub fn start_nodes(
         agents,
         _pods: pods,
         _nodes: node_informer,
+    }
+}
+
+/// Upstream's `cleanupOrphanedPodDirs` every two minutes: removes the volume directories
+/// of pods neither bound to the node nor known to the runtime (deleted while the kubelet
+/// was down).
+async fn volume_housekeeping(
+    manager: Arc<volume::VolumeManager>,
+    pods: k8rs_client::Informer<Pod>,
+    runtime: Arc<dyn runtime::Runtime>,
+    node: String,
+) {
+    pods.wait_synced().await;
+    loop {
+        let Ok(sandboxes) = runtime.list_pod_sandboxes().await else {
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            continue;
+        };
+        let mut active: std::collections::HashSet<String> =
+            sandboxes.into_iter().map(|s| s.identity.uid).collect();
+        active.extend(
+            pods.filter(|p| {
+                p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str())
+            })
+            .iter()
+            .filter_map(|p| p.metadata.uid.clone()),
+        );
+        manager.clean_up_orphans(&active).await;
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
     }
 }
 

@@ -65,6 +65,7 @@ pub fn config(
             data_dir,
             &data_dir.join("agent/containerd"),
         )),
+        root_dir: Some(data_dir.join("agent/kubelet")),
     }
 }
 

@@ -80,6 +80,9 @@ pub struct NodeConfig {
     pub pod_manifest_path: Option<std::path::PathBuf>,
     /// The eviction manager's configuration; `None` runs none (hollow nodes).
     pub eviction: Option<crate::eviction::EvictionConfig>,
+    /// Upstream's `--root-dir`: pod volumes live under `<root>/pods/<uid>/volumes`.
+    /// `None` (hollow nodes) runs no volume manager and writes no files.
+    pub root_dir: Option<std::path::PathBuf>,
 }
 
 impl NodeConfig {
@@ -109,6 +112,7 @@ impl NodeConfig {
             pod_cidr: None,
             pod_manifest_path: None,
             eviction: None,
+            root_dir: None,
         }
     }
 }
@@ -141,6 +145,8 @@ pub struct NodeContext {
     pub node_changed: Notify,
     /// The pressure conditions the eviction manager observed.
     pub pressure: std::sync::Mutex<crate::eviction::NodePressure>,
+    /// Pod volumes and the objects env vars read; `None` on hollow nodes.
+    pub volumes: Option<Arc<crate::volume::VolumeManager>>,
 }
 
 /// Sends a JSON patch (`application/json-patch+json`) to `path`.

@@ -2,6 +2,11 @@
 
 pub mod actions;
 pub mod config;
+pub mod env;
+pub mod expansion;
+pub mod fieldpath;
+pub mod generate;
+pub mod mounts;
 pub mod prober;
 pub mod status;
 pub mod worker;

@@ -64,7 +64,13 @@ struct Worker {
     last_written: Option<(Value, Option<String>)>,
     /// Where the pod comes from (the latest update's).
     source: PodSource,
+    /// Containers whose config could not be generated (`CreateContainerConfigError`):
+    /// message and when to try again.
+    config_errors: HashMap<String, (String, Instant)>,
 }
+
+/// How long a container whose config failed waits before the next attempt.
+const CONFIG_RETRY: Duration = Duration::from_secs(2);
 
 /// Runs the worker of one pod until the pod is gone; `updates` carries new versions.
 pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>) {
@@ -82,6 +88,7 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
         ),
         last_written: None,
         source: updates.borrow().source.clone(),
+        config_errors: HashMap::new(),
     };
     // A pod that had already finished before this worker started (a kubelet restart)
     // is never run again; its recorded status stands until it is deleted.
@@ -173,7 +180,8 @@ impl Worker {
             }
             Err(e) => return Err(e),
         };
-        let containers = runtime.list_containers(Some(&id)).await?;
+        let mut containers = runtime.list_containers(Some(&id)).await?;
+        super::mounts::read_termination_messages(&mut containers);
         Ok(RuntimePod::new(Some(sandbox), containers))
     }
 
@@ -240,8 +248,10 @@ impl Worker {
             rt = self.observe().await?;
         }
 
+        // Upstream's WaitForAttachAndMount: nothing starts before the volumes are set up.
+        let volumes_ready = self.finished || self.mount_volumes(pod).await;
         let mut actions = PodActions::default();
-        if !self.finished {
+        if !self.finished && volumes_ready {
             let unhealthy: HashSet<String> = self
                 .probes
                 .iter()
@@ -310,6 +320,11 @@ impl Worker {
                 ready: &ready,
                 started: &started,
                 backoff: &backoff,
+                config_errors: &self
+                    .config_errors
+                    .iter()
+                    .map(|(k, (m, _))| (k.clone(), m.clone()))
+                    .collect(),
                 host_ip: &self.node.host_ip,
                 runtime_name: self
                     .node
@@ -411,7 +426,13 @@ impl Worker {
             if runtime.image_status(&image).await?.is_none() {
                 runtime.pull_image(&image).await?;
             }
-            let config = container_config(pod, container, start.attempt);
+            let mut config = container_config(pod, container, start.attempt);
+            if !self.generate_config(pod, rt, container, &sandbox, &mut config) {
+                if start.init && !super::actions::is_sidecar(container) {
+                    break;
+                }
+                continue;
+            }
             let id = runtime
                 .create_container(&sandbox_id, &config, &sandbox)
                 .await?;
@@ -423,6 +444,75 @@ impl Worker {
             }
         }
         Ok(acted)
+    }
+
+    /// Sets up or refreshes the pod's volumes; false while one was never set up.
+    async fn mount_volumes(&self, pod: &Pod) -> bool {
+        let Some(volumes) = &self.node.volumes else {
+            return true;
+        };
+        match volumes.mount_pod(&Arc::new(pod.clone())).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(pod = %pod_name(pod), error = %e, "volumes not ready");
+                false
+            }
+        }
+    }
+
+    /// Environment, mounts and expansion for a container about to be created (upstream
+    /// `generateContainerConfig`); false (with the container waiting in
+    /// `CreateContainerConfigError` and a `Failed` event) when that fails.
+    fn generate_config(
+        &mut self,
+        pod: &Pod,
+        rt: &RuntimePod,
+        container: &Container,
+        sandbox: &crate::runtime::SandboxConfig,
+        config: &mut crate::runtime::ContainerConfig,
+    ) -> bool {
+        if let Some((_, retry)) = self.config_errors.get(&container.name) {
+            if Instant::now() < *retry {
+                return false;
+            }
+        }
+        let pod_ips = rt
+            .sandbox
+            .as_ref()
+            .map(|s| s.ips.clone())
+            .unwrap_or_default();
+        let recorder = self.node.volumes.as_ref().map(|v| v.recorder());
+        match super::generate::complete_container_config(
+            &self.node, pod, container, &pod_ips, sandbox, config,
+        ) {
+            Ok(warnings) => {
+                self.config_errors.remove(&container.name);
+                for w in warnings {
+                    if let Some(r) = recorder {
+                        r.record(
+                            pod,
+                            k8rs_client::EventType::Warning,
+                            "InvalidEnvironmentVariableNames",
+                            w,
+                        );
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                if let Some(r) = recorder {
+                    r.record(
+                        pod,
+                        k8rs_client::EventType::Warning,
+                        "Failed",
+                        format!("Error: {e}"),
+                    );
+                }
+                self.config_errors
+                    .insert(container.name.clone(), (e, Instant::now() + CONFIG_RETRY));
+                false
+            }
+        }
     }
 
     /// Stops the running containers: preStop hooks, then stop within the grace period.
@@ -472,6 +562,9 @@ impl Worker {
             let _ = self.node.runtime.stop_pod_sandbox(&id).await;
             let _ = self.node.runtime.remove_pod_sandbox(&id).await;
         }
+        if let Some(volumes) = &self.node.volumes {
+            volumes.tear_down_pod(&self.uid).await;
+        }
         if gone {
             return;
         }
@@ -487,6 +580,7 @@ impl Worker {
                 ready: &HashSet::new(),
                 started: &HashSet::new(),
                 backoff: &HashMap::new(),
+                config_errors: &HashMap::new(),
                 host_ip: &self.node.host_ip,
                 runtime_name: self
                     .node
