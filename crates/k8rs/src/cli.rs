@@ -115,6 +115,24 @@ pub struct SchedulerArgs {
     /// plugins and their weights [default: one default-scheduler profile].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Schedule only while holding the Lease kube-system/kube-scheduler, so that one of
+    /// several replicas acts (upstream's `--leader-elect`).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub leader_elect: bool,
+
+    /// How long a leader's lease is valid without renewal, for the other candidates.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = crate::hollow_cmd::parse_duration)]
+    pub leader_elect_lease_duration: std::time::Duration,
+
+    /// How long the leader keeps retrying to renew before it stops leading (and exits).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::hollow_cmd::parse_duration)]
+    pub leader_elect_renew_deadline: std::time::Duration,
+
+    /// The time between attempts to acquire or renew the lease.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::hollow_cmd::parse_duration)]
+    pub leader_elect_retry_period: std::time::Duration,
 }
 
 /// `k8rs server` flags.
@@ -148,6 +166,13 @@ pub struct ServerArgs {
     /// Extra host names or IP addresses for the serving certificate, comma-separated.
     #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
     pub tls_san: Vec<String>,
+
+    /// Run the embedded controller manager and scheduler only while they hold their
+    /// Lease in kube-system, as upstream's `--leader-elect` (`--leader-elect=false` to
+    /// run them unconditionally).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub leader_elect: bool,
 }
 
 /// `--store` values.
@@ -230,6 +255,19 @@ mod tests {
         assert_eq!(args.secure_port, 6443);
         assert_eq!(args.store, None);
         assert!(args.disable.is_empty());
+        assert!(
+            args.leader_elect,
+            "leader election is on by default, as upstream"
+        );
+        for (flag, want) in [("--leader-elect=false", false), ("--leader-elect", true)] {
+            let Command::Server(args) = Cli::try_parse_from(["k8rs", "server", flag])
+                .unwrap()
+                .command
+            else {
+                panic!("not server")
+            };
+            assert_eq!(args.leader_elect, want, "{flag}");
+        }
     }
 
     #[test]
@@ -299,6 +337,19 @@ mod tests {
         };
         assert_eq!(args.kubeconfig, PathBuf::from("/k"));
         assert_eq!(args.config, Some(PathBuf::from("/c")));
+        assert!(args.leader_elect);
+        assert_eq!(
+            (
+                args.leader_elect_lease_duration,
+                args.leader_elect_renew_deadline,
+                args.leader_elect_retry_period
+            ),
+            (
+                std::time::Duration::from_secs(15),
+                std::time::Duration::from_secs(10),
+                std::time::Duration::from_secs(2)
+            )
+        );
         assert!(Cli::try_parse_from(["k8rs", "scheduler"]).is_err());
     }
 

@@ -99,13 +99,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let kubelet_tls = (data_dir.clone(), node_ip);
     let stop_kubelet = stop.clone();
     let mut stop_server = stop.clone();
+    let components = embedded::Stop::default();
+    let handle = components.handle();
     let served = k8rs_apiserver::run_notifying(
         config,
         async move {
             let _ = stop_server.wait_for(|stopped| *stopped).await;
+            // The embedded components hand back their leases while the API still serves.
+            components.stop().await;
         },
         move |kubeconfig| {
-            embedded::spawn(&embedded_config, kubeconfig.clone());
+            embedded::spawn(&embedded_config, kubeconfig.clone(), handle);
             tokio::spawn(start_kubelet(
                 kubeconfig,
                 node_config,
