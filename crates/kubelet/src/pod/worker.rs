@@ -305,7 +305,7 @@ impl Worker {
                     .get(name)
                     .is_none_or(|c| c.state != ContainerState::Running)
             });
-            for (name, (delay, _)) in &actions.backoff {
+            for name in actions.backoff.keys() {
                 if self.waiting.contains_key(name) {
                     continue;
                 }
@@ -321,7 +321,6 @@ impl Worker {
                         self.uid
                     ),
                 );
-                let _ = delay;
             }
             if actions.terminal {
                 self.finished = true;
@@ -451,9 +450,8 @@ impl Worker {
             self.sandbox_id = Some(id);
             return Ok(true);
         }
-        for (id, name, reason) in &actions.kill {
+        for (id, name, _) in &actions.kill {
             tracing::debug!(pod = %pod_name(pod), container = %name, "container failed its liveness probe; restarting");
-            let super::actions::KillReason::Unhealthy(_) = reason;
             let kind = self
                 .probes
                 .get(name)
@@ -634,7 +632,6 @@ impl Worker {
 
     /// Stops the running containers: preStop hooks, then stop within the grace period.
     async fn kill_containers(&mut self, pod: &Pod, rt: &RuntimePod, grace: Duration, hooks: bool) {
-        let deadline = Instant::now() + grace;
         let runtime = self.node.runtime.clone();
         let kills = rt
             .latest
@@ -644,18 +641,24 @@ impl Worker {
                 let runtime = runtime.clone();
                 let pre_stop = find_container(pod, &c.name)
                     .and_then(|s| s.lifecycle.as_ref())
-                    .and_then(|l| l.pre_stop.as_ref())
-                    .and_then(|h| h.exec.as_ref())
-                    .and_then(|e| e.command.clone());
+                    .and_then(|l| l.pre_stop.clone());
                 let id = c.id.clone();
                 async move {
-                    if let (true, Some(cmd)) = (hooks, pre_stop) {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        let _ =
-                            tokio::time::timeout(left, runtime.exec_sync(&id, &cmd, left)).await;
+                    // Upstream's killContainer: the hook's whole seconds come off the
+                    // grace period, and the runtime gets at least 2 s to stop.
+                    let started = Instant::now();
+                    if let (true, Some(hook)) = (hooks, pre_stop) {
+                        if let Some(cmd) = hook.exec.and_then(|e| e.command) {
+                            let _ =
+                                tokio::time::timeout(grace, runtime.exec_sync(&id, &cmd, grace))
+                                    .await;
+                        } else if let Some(sleep) = hook.sleep {
+                            let pause = Duration::from_secs(sleep.seconds.max(0) as u64);
+                            tokio::time::sleep(pause.min(grace)).await;
+                        }
                     }
-                    let left = deadline
-                        .saturating_duration_since(Instant::now())
+                    let used = started.elapsed().as_secs();
+                    let left = Duration::from_secs(grace.as_secs().saturating_sub(used))
                         .max(MIN_KILL_GRACE);
                     let _ = runtime.stop_container(&id, left).await;
                 }
