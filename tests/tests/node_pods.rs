@@ -286,6 +286,15 @@ fn probes_restarts_init_containers_oom_and_exits() {
     eventually(Duration::from_secs(10), "ready turns unready", || {
         (ready() == "False").then_some(())
     });
+    let events = events_of(&k, "ready");
+    assert!(
+        has_event(
+            &events,
+            "Unhealthy",
+            "Readiness probe failed: cat: can't open '/tmp/ready': No such file or directory"
+        ),
+        "{events:?}"
+    );
 
     // A failing liveness probe restarts the container, further apart each time
     // (crash-loop back-off 10 s, 20 s, …), and the pod shows CrashLoopBackOff meanwhile.
@@ -330,6 +339,10 @@ fn probes_restarts_init_containers_oom_and_exits() {
         "restarts must spread out with the back-off: {starts:?}, gaps {gaps:?}"
     );
     let events = events_of(&k, "live");
+    assert!(
+        has_event(&events, "Unhealthy", "Liveness probe failed: "),
+        "{events:?}"
+    );
     assert!(
         has_event(
             &events,

@@ -227,6 +227,7 @@ impl Worker {
                 .is_some_and(|c| c.id == p.container_id && c.state == ContainerState::Running)
         });
         let mut next: Option<Instant> = None;
+        let mut unhealthy = Vec::new();
         for (name, c) in &rt.latest {
             if c.state != ContainerState::Running {
                 continue;
@@ -248,6 +249,15 @@ impl Worker {
             if let Some(at) = probes.run_due(&target, now).await {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
+            unhealthy.extend(
+                probes
+                    .take_failures()
+                    .into_iter()
+                    .map(|m| (name.clone(), m)),
+            );
+        }
+        for (name, message) in unhealthy {
+            self.record(pod, &name, EventType::Warning, "Unhealthy", message);
         }
         next
     }
