@@ -207,6 +207,9 @@ pub struct SchedulerArgs {
     /// plugins and their weights [default: one default-scheduler profile].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub leader_election: LeaderElectionArgs,
 }
 
 /// `k8rs controller-manager` flags.
@@ -216,6 +219,59 @@ pub struct ControllerManagerArgs {
     /// published to every namespace as `kube-root-ca.crt`.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: PathBuf,
+
+    #[command(flatten)]
+    pub leader_election: LeaderElectionArgs,
+}
+
+/// Leader election flags of the standalone scheduler and controller manager
+/// (upstream's `--leader-elect*`).
+#[derive(Debug, Args)]
+pub struct LeaderElectionArgs {
+    /// Act only while holding the component's Lease in kube-system (kube-scheduler,
+    /// kube-controller-manager), so that one of several replicas acts.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub leader_elect: bool,
+
+    /// How long a leader's lease is valid without renewal, for the other candidates.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = crate::hollow_cmd::parse_duration)]
+    pub leader_elect_lease_duration: std::time::Duration,
+
+    /// How long the leader keeps retrying to renew before it stops leading (and exits).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::hollow_cmd::parse_duration)]
+    pub leader_elect_renew_deadline: std::time::Duration,
+
+    /// The time between attempts to acquire or renew the lease.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::hollow_cmd::parse_duration)]
+    pub leader_elect_retry_period: std::time::Duration,
+}
+
+impl LeaderElectionArgs {
+    /// Runs `component` under the Lease `kube-system/<lease>` when electing (exiting when
+    /// the lease is lost), else directly; either way until `shutdown`.
+    pub async fn run(
+        &self,
+        kubeconfig: &std::path::Path,
+        lease: &str,
+        component: impl std::future::Future<Output = anyhow::Result<()>>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        if !self.leader_elect {
+            return tokio::select! {
+                result = component => result,
+                _ = shutdown => Ok(()),
+            };
+        }
+        let mut config = k8rs_client::leaderelection::LeaderElectionConfig::new(lease);
+        config.lease_duration = self.leader_elect_lease_duration;
+        config.renew_deadline = self.leader_elect_renew_deadline;
+        config.retry_period = self.leader_elect_retry_period;
+        // Its own connection, as upstream's separate leader-election client: renewals do
+        // not queue behind the component's own requests.
+        let election = k8rs_client::client_from_kubeconfig(kubeconfig).await?;
+        k8rs_client::leaderelection::run_or_exit(election, config, component, shutdown).await
+    }
 }
 
 /// `k8rs server` flags.
@@ -249,6 +305,13 @@ pub struct ServerArgs {
     /// Extra host names or IP addresses for the serving certificate, comma-separated.
     #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
     pub tls_san: Vec<String>,
+
+    /// Run the embedded controller manager and scheduler only while they hold their
+    /// Lease in kube-system, as upstream's `--leader-elect` (`--leader-elect=false` to
+    /// run them unconditionally).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub leader_elect: bool,
 }
 
 /// `--store` values.
@@ -331,6 +394,19 @@ mod tests {
         assert_eq!(args.secure_port, 6443);
         assert_eq!(args.store, None);
         assert!(args.disable.is_empty());
+        assert!(
+            args.leader_elect,
+            "leader election is on by default, as upstream"
+        );
+        for (flag, want) in [("--leader-elect=false", false), ("--leader-elect", true)] {
+            let Command::Server(args) = Cli::try_parse_from(["k8rs", "server", flag])
+                .unwrap()
+                .command
+            else {
+                panic!("not server")
+            };
+            assert_eq!(args.leader_elect, want, "{flag}");
+        }
     }
 
     #[test]
@@ -458,7 +534,38 @@ mod tests {
         };
         assert_eq!(args.kubeconfig, PathBuf::from("/k"));
         assert_eq!(args.config, Some(PathBuf::from("/c")));
+        let election = &args.leader_election;
+        assert!(election.leader_elect);
+        assert_eq!(
+            (
+                election.leader_elect_lease_duration,
+                election.leader_elect_renew_deadline,
+                election.leader_elect_retry_period
+            ),
+            (
+                std::time::Duration::from_secs(15),
+                std::time::Duration::from_secs(10),
+                std::time::Duration::from_secs(2)
+            )
+        );
         assert!(Cli::try_parse_from(["k8rs", "scheduler"]).is_err());
+    }
+
+    #[test]
+    fn controller_manager_flags() {
+        let cli = Cli::try_parse_from([
+            "k8rs",
+            "controller-manager",
+            "--kubeconfig",
+            "/k",
+            "--leader-elect=false",
+        ])
+        .unwrap();
+        let Command::ControllerManager(args) = cli.command else {
+            panic!("not controller-manager")
+        };
+        assert_eq!(args.kubeconfig, PathBuf::from("/k"));
+        assert!(!args.leader_election.leader_elect);
     }
 
     #[test]

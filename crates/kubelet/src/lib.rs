@@ -170,8 +170,16 @@ pub fn start_nodes(
             probe_network: config.probe_network,
             resync: timings.pod_resync,
             node_changed: tokio::sync::Notify::new(),
-            pressure: Default::default(),
             volumes,
+            memory_capacity: config
+                .capacity
+                .get("memory")
+                .and_then(|q| k8rs_api::quantity::Quantity::parse(q).ok())
+                .map(|q| q.value())
+                .unwrap_or(0),
+            events: k8rs_client::EventRecorder::new(client.clone(), "kubelet")
+                .with_host(config.name.clone()),
+            pressure: Default::default(),
         });
         let static_source = config
             .pod_manifest_path
@@ -183,6 +191,20 @@ pub fn start_nodes(
             stats: Default::default(),
             static_pods: static_source.clone(),
         });
+        if config.probe_network {
+            // Real runtimes: containers exit on their own, so relist them (PLEG).
+            // Hollow containers only change when the worker acts.
+            let pleg_agent = agent.clone();
+            tokio::spawn(pod::pleg::run(
+                ctx.runtime.clone(),
+                pod::pleg::RELIST_PERIOD,
+                move |uid| {
+                    if let Some((_, tx)) = pleg_agent.workers.lock().unwrap().get(uid) {
+                        tx.send_modify(|_| {});
+                    }
+                },
+            ));
+        }
         if let Some(eviction) = config.eviction.clone() {
             let allocatable = if config.allocatable.is_empty() {
                 &config.capacity

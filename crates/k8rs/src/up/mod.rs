@@ -58,14 +58,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let embedded_config = server_config.clone();
     let stop_kubelet = stop.clone();
     let mut stop_server = stop.clone();
+    let components = embedded::Stop::default();
+    let handle = components.handle();
     let served =
         k8rs_apiserver::run_notifying(
             server_config,
             async move {
                 let _ = stop_server.wait_for(|stopped| *stopped).await;
+                // The embedded components hand back their leases while the API still serves.
+                components.stop().await;
             },
             move |kubeconfig| {
-                embedded::spawn(&embedded_config, kubeconfig.clone());
+                embedded::spawn(&embedded_config, kubeconfig.clone(), handle);
                 // The API server has created the cluster CA by now: sign the kubelet's
                 // serving certificate with it.
                 let tls = k8rs_apiserver::pki::kubelet_tls(&data_dir, &config.name, &[node_ip])

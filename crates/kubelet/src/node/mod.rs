@@ -76,13 +76,13 @@ pub struct NodeConfig {
     /// Upstream's `--pod-cidr`: registered as the node's `spec.podCIDR` (node IPAM then
     /// keeps it); `None` lets node IPAM assign one.
     pub pod_cidr: Option<String>,
+    /// Upstream's `--root-dir`: pod volumes live under `<root>/pods/<uid>/volumes`.
+    /// `None` (hollow nodes) runs no volume manager and writes no files.
+    pub root_dir: Option<std::path::PathBuf>,
     /// Upstream's `--pod-manifest-path`: a directory of static pod manifests.
     pub pod_manifest_path: Option<std::path::PathBuf>,
     /// The eviction manager's configuration; `None` runs none (hollow nodes).
     pub eviction: Option<crate::eviction::EvictionConfig>,
-    /// Upstream's `--root-dir`: pod volumes live under `<root>/pods/<uid>/volumes`.
-    /// `None` (hollow nodes) runs no volume manager and writes no files.
-    pub root_dir: Option<std::path::PathBuf>,
 }
 
 impl NodeConfig {
@@ -110,9 +110,9 @@ impl NodeConfig {
             os_image: "k8rs hollow node".into(),
             machine_id: format!("{:032x}", fnv(name)),
             pod_cidr: None,
+            root_dir: None,
             pod_manifest_path: None,
             eviction: None,
-            root_dir: None,
         }
     }
 }
@@ -143,10 +143,14 @@ pub struct NodeContext {
     /// Woken when the Node object changes (pod CIDR assigned) or the node's pressure
     /// conditions do.
     pub node_changed: Notify,
-    /// The pressure conditions the eviction manager observed.
-    pub pressure: std::sync::Mutex<crate::eviction::NodePressure>,
     /// Pod volumes and the objects env vars read; `None` on hollow nodes.
     pub volumes: Option<Arc<crate::volume::VolumeManager>>,
+    /// The node's memory capacity in bytes (Burstable containers' OOM score adjustment).
+    pub memory_capacity: i64,
+    /// The kubelet's events (`source.component: kubelet`, `source.host`: the node).
+    pub events: k8rs_client::EventRecorder,
+    /// The pressure conditions the eviction manager observed.
+    pub pressure: std::sync::Mutex<crate::eviction::NodePressure>,
 }
 
 /// Sends a JSON patch (`application/json-patch+json`) to `path`.

@@ -34,9 +34,9 @@ pub struct StatusInputs<'a> {
     pub started: &'a HashSet<String>,
     /// Containers in crash-loop back-off: name → message.
     pub backoff: &'a HashMap<String, String>,
-    /// Containers whose config could not be generated: name → message
-    /// (`CreateContainerConfigError`).
-    pub config_errors: &'a HashMap<String, String>,
+    /// Containers whose last start failed: name → (reason, message), such as
+    /// `ErrImagePull`, `ImagePullBackOff`, `ErrImageNeverPull`, `CreateContainerError`.
+    pub waiting: &'a HashMap<String, (String, String)>,
     /// The node's address.
     pub host_ip: &'a str,
     /// `containerd`, `hollow`: the scheme of container ids.
@@ -107,10 +107,10 @@ fn container_status(
         started: Some(false),
         ..Default::default()
     };
-    let config_error = inputs.config_errors.get(&c.name);
+    let failed_start = inputs.waiting.get(&c.name);
     let Some(st) = latest else {
-        status.state = Some(match config_error {
-            Some(message) => waiting("CreateContainerConfigError", Some(message.clone())),
+        status.state = Some(match failed_start {
+            Some((reason, message)) => waiting(reason, Some(message.clone())),
             None => waiting(default_waiting, None),
         });
         return status;
@@ -136,9 +136,9 @@ fn container_status(
             status.started = Some(inputs.started.contains(&c.name));
         }
         ContainerState::Exited => {
-            if let Some(message) = config_error {
-                // Its replacement cannot be configured: waiting, the exit is the last state.
-                status.state = Some(waiting("CreateContainerConfigError", Some(message.clone())));
+            if let Some((reason, message)) = failed_start {
+                // Its restart failed (an image pull, say): waiting, the exit as last state.
+                status.state = Some(waiting(reason, Some(message.clone())));
                 status.last_state = Some(ApiState {
                     terminated: Some(terminated(st, inputs.runtime_name)),
                     ..Default::default()
@@ -158,7 +158,10 @@ fn container_status(
             }
         }
         ContainerState::Created | ContainerState::Unknown => {
-            status.state = Some(waiting("ContainerCreating", None));
+            status.state = Some(match failed_start {
+                Some((reason, message)) => waiting(reason, Some(message.clone())),
+                None => waiting("ContainerCreating", None),
+            });
         }
     }
     status
@@ -510,7 +513,7 @@ mod tests {
             ready: &ready,
             started: &ready,
             backoff: &backoff,
-            config_errors: &HashMap::new(),
+            waiting: &HashMap::new(),
             host_ip: "127.0.0.1",
             runtime_name: "hollow",
             terminal,
@@ -617,8 +620,14 @@ mod tests {
     #[test]
     fn config_errors_wait_in_create_container_config_error() {
         let p = pod(serde_json::json!({"containers": [{"name": "a", "image": "busybox"}]}));
-        let errors: HashMap<String, String> =
-            [("a".to_string(), "configmap \"x\" not found".to_string())].into();
+        let errors: HashMap<String, (String, String)> = [(
+            "a".to_string(),
+            (
+                "CreateContainerConfigError".to_string(),
+                "configmap \"x\" not found".to_string(),
+            ),
+        )]
+        .into();
         let none = HashSet::new();
         for (r, phase) in [
             (rt(None, 0), "Pending"),
@@ -630,7 +639,7 @@ mod tests {
                 ready: &none,
                 started: &none,
                 backoff: &HashMap::new(),
-                config_errors: &errors,
+                waiting: &errors,
                 host_ip: "127.0.0.1",
                 runtime_name: "hollow",
                 terminal: false,

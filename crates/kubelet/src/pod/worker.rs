@@ -8,14 +8,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8rs_client::EventType;
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, Preconditions};
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::actions::{backoff_key, compute_pod_actions, Backoff, PodActions, RuntimePod};
 use super::config::{container_config, sandbox_config};
+use super::images::ImageManager;
 use super::prober::{ContainerProbes, ProbeTarget};
+use super::resources::container_resources;
 use super::status::{compute_pod_status, StatusInputs};
 use crate::node::NodeContext;
 use crate::runtime::{ContainerState, SandboxState};
@@ -60,13 +63,17 @@ struct Worker {
     sandbox_attempt: u32,
     /// The pod ran to completion: nothing is started again.
     finished: bool,
+    /// Image pulls and their back-off.
+    images: ImageManager,
+    /// Containers whose last start failed: name → (waiting reason, message), e.g.
+    /// `ErrImagePull` (upstream's reason cache).
+    waiting: HashMap<String, (String, String)>,
+    /// When a failed start should be looked at again (back-off ends, status changes).
+    retry_at: Option<Instant>,
     /// The status last written, and the pod resourceVersion seen when writing it.
     last_written: Option<(Value, Option<String>)>,
     /// Where the pod comes from (the latest update's).
     source: PodSource,
-    /// Containers whose config could not be generated (`CreateContainerConfigError`):
-    /// message and when to try again.
-    config_errors: HashMap<String, (String, Instant)>,
 }
 
 /// How long a container whose config failed waits before the next attempt.
@@ -87,8 +94,10 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
             Some("Succeeded" | "Failed")
         ),
         last_written: None,
+        images: ImageManager::default(),
+        waiting: HashMap::new(),
+        retry_at: None,
         source: updates.borrow().source.clone(),
-        config_errors: HashMap::new(),
     };
     // A pod that had already finished before this worker started (a kubelet restart)
     // is never run again; its recorded status stands until it is deleted.
@@ -126,6 +135,25 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
             },
             _ = sleep => {}
         }
+    }
+}
+
+/// The event reference of a container: the pod, with the container's field path.
+fn container_reference(pod: &Pod, container: &str) -> ObjectReference {
+    let spec = pod.spec.as_ref();
+    let field = if spec.is_some_and(|s| s.containers.iter().any(|c| c.name == container)) {
+        "spec.containers"
+    } else if spec
+        .and_then(|s| s.init_containers.as_ref())
+        .is_some_and(|ics| ics.iter().any(|c| c.name == container))
+    {
+        "spec.initContainers"
+    } else {
+        "spec.ephemeralContainers"
+    };
+    ObjectReference {
+        field_path: Some(format!("{field}{{{container}}}")),
+        ..k8rs_client::events::object_reference(pod)
     }
 }
 
@@ -230,6 +258,7 @@ impl Worker {
         let mut rt = self.observe().await?;
         let mut next_probe = self.probe(pod, &rt).await;
         let grace = termination_grace(pod);
+        self.retry_at = None;
 
         // A pod the API already reports terminal (evicted by the eviction manager) is
         // killed and never started again; upstream's status manager never moves a pod
@@ -270,6 +299,29 @@ impl Worker {
                 SystemTime::now(),
             );
             let acted = self.execute(pod, &rt, &actions, grace).await?;
+            // A container that runs again no longer reports its failed start.
+            self.waiting.retain(|name, _| {
+                rt.latest
+                    .get(name)
+                    .is_none_or(|c| c.state != ContainerState::Running)
+            });
+            for name in actions.backoff.keys() {
+                if self.waiting.contains_key(name) {
+                    continue;
+                }
+                self.record(
+                    pod,
+                    name,
+                    EventType::Warning,
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {name} in pod {}_{}({})",
+                        pod.metadata.name.as_deref().unwrap_or(""),
+                        pod.metadata.namespace.as_deref().unwrap_or(""),
+                        self.uid
+                    ),
+                );
+            }
             if actions.terminal {
                 self.finished = true;
             }
@@ -320,11 +372,7 @@ impl Worker {
                 ready: &ready,
                 started: &started,
                 backoff: &backoff,
-                config_errors: &self
-                    .config_errors
-                    .iter()
-                    .map(|(k, (m, _))| (k.clone(), m.clone()))
-                    .collect(),
+                waiting: &self.waiting,
                 host_ip: &self.node.host_ip,
                 runtime_name: self
                     .node
@@ -350,10 +398,15 @@ impl Worker {
         if let Some(at) = next_probe {
             soon(at);
         }
+        if let Some(at) = self.retry_at {
+            soon(at);
+        }
         for (_, until) in actions.backoff.values() {
             let left = until.duration_since(SystemTime::now()).unwrap_or_default();
             soon(Instant::now() + left);
         }
+        // Containers whose start failed are looked at again when `retry_at` says.
+        let blocked = !self.waiting.is_empty();
         let settling = rt
             .sandbox
             .as_ref()
@@ -362,8 +415,7 @@ impl Worker {
                 .latest
                 .values()
                 .any(|c| c.state == ContainerState::Created)
-            || rt.latest.len() < spec.containers.len()
-            || !actions.start.is_empty();
+            || (!blocked && (rt.latest.len() < spec.containers.len() || !actions.start.is_empty()));
         if settling {
             soon(Instant::now() + FAST_RESYNC);
         }
@@ -400,6 +452,25 @@ impl Worker {
         }
         for (id, name, _) in &actions.kill {
             tracing::debug!(pod = %pod_name(pod), container = %name, "container failed its liveness probe; restarting");
+            let kind = self
+                .probes
+                .get(name)
+                .and_then(|p| p.unhealthy())
+                .map(|m| {
+                    if m.contains("startup") {
+                        "startup"
+                    } else {
+                        "liveness"
+                    }
+                })
+                .unwrap_or("liveness");
+            self.record(
+                pod,
+                name,
+                EventType::Normal,
+                "Killing",
+                format!("Container {name} failed {kind} probe, will be restarted"),
+            );
             runtime
                 .stop_container(id, grace.max(MIN_KILL_GRACE))
                 .await?;
@@ -414,32 +485,36 @@ impl Worker {
             let Some(container) = find_container(pod, &start.name) else {
                 continue;
             };
+            // Regular init containers run one at a time, and a failed one stops the rest.
+            let one_at_a_time = start.init && !super::actions::is_sidecar(container);
             if let Some(finished) = start.replaces_finished {
                 self.backoff
                     .next(&backoff_key(&self.uid, &start.name), finished);
             }
-            // Keep the replaced container (for lastState), drop older ones.
-            if let Some(c) = rt.previous.get(&start.name) {
-                let _ = runtime.remove_container(&c.id).await;
-            }
-            let image = container.image.clone().unwrap_or_default();
-            if runtime.image_status(&image).await?.is_none() {
-                runtime.pull_image(&image).await?;
-            }
-            let mut config = container_config(pod, container, start.attempt);
-            if !self.generate_config(pod, rt, container, &sandbox, &mut config) {
-                if start.init && !super::actions::is_sidecar(container) {
-                    break;
+            match self
+                .start_container(pod, rt, &sandbox_id, &sandbox, container, start.attempt)
+                .await
+            {
+                Ok(()) => {
+                    self.waiting.remove(&start.name);
+                    acted = true;
                 }
-                continue;
+                Err((reason, message)) => {
+                    // Upstream's startContainer: the reason becomes the waiting state and
+                    // a `Failed` event says `Error: <reason>`.
+                    let event = if matches!(
+                        reason.as_str(),
+                        "CreateContainerError" | "RunContainerError" | "CreateContainerConfigError"
+                    ) {
+                        format!("Error: {message}")
+                    } else {
+                        format!("Error: {reason}")
+                    };
+                    self.record(pod, &start.name, EventType::Warning, "Failed", event);
+                    self.waiting.insert(start.name.clone(), (reason, message));
+                }
             }
-            let id = runtime
-                .create_container(&sandbox_id, &config, &sandbox)
-                .await?;
-            runtime.start_container(&id).await?;
-            acted = true;
-            if start.init && !super::actions::is_sidecar(container) {
-                // Regular init containers run one at a time.
+            if one_at_a_time {
                 break;
             }
         }
@@ -461,8 +536,8 @@ impl Worker {
     }
 
     /// Environment, mounts and expansion for a container about to be created (upstream
-    /// `generateContainerConfig`); false (with the container waiting in
-    /// `CreateContainerConfigError` and a `Failed` event) when that fails.
+    /// `generateContainerConfig`); a failure is `CreateContainerConfigError`, tried again
+    /// after [`CONFIG_RETRY`].
     fn generate_config(
         &mut self,
         pod: &Pod,
@@ -470,54 +545,93 @@ impl Worker {
         container: &Container,
         sandbox: &crate::runtime::SandboxConfig,
         config: &mut crate::runtime::ContainerConfig,
-    ) -> bool {
-        if let Some((_, retry)) = self.config_errors.get(&container.name) {
-            if Instant::now() < *retry {
-                return false;
-            }
-        }
+    ) -> Result<(), (String, String)> {
         let pod_ips = rt
             .sandbox
             .as_ref()
             .map(|s| s.ips.clone())
             .unwrap_or_default();
-        let recorder = self.node.volumes.as_ref().map(|v| v.recorder());
         match super::generate::complete_container_config(
             &self.node, pod, container, &pod_ips, sandbox, config,
         ) {
             Ok(warnings) => {
-                self.config_errors.remove(&container.name);
                 for w in warnings {
-                    if let Some(r) = recorder {
-                        r.record(
-                            pod,
-                            k8rs_client::EventType::Warning,
-                            "InvalidEnvironmentVariableNames",
-                            w,
-                        );
-                    }
-                }
-                true
-            }
-            Err(e) => {
-                if let Some(r) = recorder {
-                    r.record(
+                    self.record(
                         pod,
-                        k8rs_client::EventType::Warning,
-                        "Failed",
-                        format!("Error: {e}"),
+                        &container.name,
+                        EventType::Warning,
+                        "InvalidEnvironmentVariableNames",
+                        w,
                     );
                 }
-                self.config_errors
-                    .insert(container.name.clone(), (e, Instant::now() + CONFIG_RETRY));
-                false
+                Ok(())
+            }
+            Err(e) => {
+                let at = Instant::now() + CONFIG_RETRY;
+                self.retry_at = Some(self.retry_at.map_or(at, |r| r.min(at)));
+                Err(("CreateContainerConfigError".to_string(), e))
             }
         }
     }
 
+    /// Pulls the image as the policy says, then creates and starts one container; a
+    /// failure is the container's waiting (reason, message).
+    async fn start_container(
+        &mut self,
+        pod: &Pod,
+        rt: &RuntimePod,
+        sandbox_id: &str,
+        sandbox: &crate::runtime::SandboxConfig,
+        container: &Container,
+        attempt: u32,
+    ) -> Result<(), (String, String)> {
+        let runtime = self.node.runtime.clone();
+        let ensured = self
+            .images
+            .ensure_image_exists(runtime.as_ref(), &self.uid, container)
+            .await;
+        for e in ensured.events {
+            let kind = if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            self.record(pod, &container.name, kind, e.reason, e.message);
+        }
+        if let Some(at) = ensured.retry_at {
+            self.retry_at = Some(self.retry_at.map_or(at, |r| r.min(at)));
+        }
+        if let Err(e) = ensured.result {
+            return Err((e.reason().to_string(), e.message().to_string()));
+        }
+        // Keep the replaced container (for lastState), drop older ones.
+        if let Some(c) = rt.previous.get(&container.name) {
+            let _ = runtime.remove_container(&c.id).await;
+        }
+        let mut config = container_config(pod, container, attempt);
+        config.image = super::images::with_default_tag(&config.image);
+        config.resources = container_resources(pod, container, self.node.memory_capacity);
+        self.generate_config(pod, rt, container, sandbox, &mut config)?;
+        let id = runtime
+            .create_container(sandbox_id, &config, sandbox)
+            .await
+            .map_err(|e| ("CreateContainerError".to_string(), e.to_string()))?;
+        if let Err(e) = runtime.start_container(&id).await {
+            return Err(("RunContainerError".to_string(), e.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Records a kubelet event about one of the pod's containers (`involvedObject` with
+    /// upstream's `spec.containers{name}` field path).
+    fn record(&self, pod: &Pod, container: &str, kind: EventType, reason: &str, message: String) {
+        self.node
+            .events
+            .record_for(container_reference(pod, container), kind, reason, message);
+    }
+
     /// Stops the running containers: preStop hooks, then stop within the grace period.
     async fn kill_containers(&mut self, pod: &Pod, rt: &RuntimePod, grace: Duration, hooks: bool) {
-        let deadline = Instant::now() + grace;
         let runtime = self.node.runtime.clone();
         let kills = rt
             .latest
@@ -527,18 +641,24 @@ impl Worker {
                 let runtime = runtime.clone();
                 let pre_stop = find_container(pod, &c.name)
                     .and_then(|s| s.lifecycle.as_ref())
-                    .and_then(|l| l.pre_stop.as_ref())
-                    .and_then(|h| h.exec.as_ref())
-                    .and_then(|e| e.command.clone());
+                    .and_then(|l| l.pre_stop.clone());
                 let id = c.id.clone();
                 async move {
-                    if let (true, Some(cmd)) = (hooks, pre_stop) {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        let _ =
-                            tokio::time::timeout(left, runtime.exec_sync(&id, &cmd, left)).await;
+                    // Upstream's killContainer: the hook's whole seconds come off the
+                    // grace period, and the runtime gets at least 2 s to stop.
+                    let started = Instant::now();
+                    if let (true, Some(hook)) = (hooks, pre_stop) {
+                        if let Some(cmd) = hook.exec.and_then(|e| e.command) {
+                            let _ =
+                                tokio::time::timeout(grace, runtime.exec_sync(&id, &cmd, grace))
+                                    .await;
+                        } else if let Some(sleep) = hook.sleep {
+                            let pause = Duration::from_secs(sleep.seconds.max(0) as u64);
+                            tokio::time::sleep(pause.min(grace)).await;
+                        }
                     }
-                    let left = deadline
-                        .saturating_duration_since(Instant::now())
+                    let used = started.elapsed().as_secs();
+                    let left = Duration::from_secs(grace.as_secs().saturating_sub(used))
                         .max(MIN_KILL_GRACE);
                     let _ = runtime.stop_container(&id, left).await;
                 }
@@ -580,7 +700,7 @@ impl Worker {
                 ready: &HashSet::new(),
                 started: &HashSet::new(),
                 backoff: &HashMap::new(),
-                config_errors: &HashMap::new(),
+                waiting: &HashMap::new(),
                 host_ip: &self.node.host_ip,
                 runtime_name: self
                     .node
