@@ -159,6 +159,23 @@ impl ApiError {
         Self::new(504, "Timeout", message)
     }
 
+    /// `504 Timeout` for a read at a revision the cache has not reached within the wait
+    /// (upstream's `NewTooLargeResourceVersionError`: the `ResourceVersionTooLarge` cause
+    /// is what client-go's reflector looks for, and clients retry after a second).
+    pub fn too_large_resource_version(requested: i64, current: i64) -> Self {
+        Self {
+            details: Some(json!({
+                "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                "retryAfterSeconds": 1,
+            })),
+            ..Self::new(
+                504,
+                "Timeout",
+                format!("Timeout: Too large resource version: {requested}, current: {current}"),
+            )
+        }
+    }
+
     /// The `Status` object.
     pub fn to_status(&self) -> Value {
         let mut s = json!({

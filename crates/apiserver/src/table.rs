@@ -79,17 +79,6 @@ pub fn partial_metadata(obj: &Value) -> Value {
     })
 }
 
-/// `PartialObjectMetadataList` of a list response.
-pub fn partial_metadata_list(list: &crate::registry::ListResult) -> Value {
-    let items: Vec<Value> = list.items.iter().map(|o| partial_metadata(o)).collect();
-    json!({
-        "kind": "PartialObjectMetadataList",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": list.metadata,
-        "items": items,
-    })
-}
-
 /// A Table of `objects`, with column definitions unless `with_columns` is false (watch
 /// events after the first).
 pub fn to_table<'a>(

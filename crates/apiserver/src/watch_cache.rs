@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8rs_store::{Event, KeyValue, Revision, Store};
+use k8rs_store::{Event, Revision, Store};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -42,6 +42,209 @@ impl EventType {
     }
 }
 
+/// One object as the cache keeps it: its JSON (with `metadata.resourceVersion`), shared by
+/// every LIST, GET and watch event that sends it, plus its labels for label selectors.
+/// Parsed `serde_json::Value`s took about four times the JSON's size; objects are parsed
+/// again only where a caller needs fields (field selectors, conversion, tables, admission).
+pub struct CachedObject {
+    json: bytes::Bytes,
+    labels: Box<[(Box<str>, Box<str>)]>,
+}
+
+impl std::fmt::Debug for CachedObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedObject")
+            .field("json", &String::from_utf8_lossy(&self.json))
+            .finish()
+    }
+}
+
+/// The part of `metadata` the cache indexes.
+#[derive(serde::Deserialize)]
+struct MetaHead<'a> {
+    #[serde(borrow, default)]
+    labels: Option<Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>>,
+    #[serde(rename = "resourceVersion", default)]
+    resource_version: Option<serde::de::IgnoredAny>,
+}
+
+impl CachedObject {
+    /// An object from a parsed value (serialised here).
+    pub fn from_value(v: &Value) -> CachedObject {
+        let labels = v
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        CachedObject {
+            json: serde_json::to_vec(v).unwrap_or_default().into(),
+            labels,
+        }
+    }
+
+    /// A store value at revision `rev`: `metadata.resourceVersion` is spliced into the
+    /// stored JSON (which never holds one) without parsing the whole object into a tree.
+    pub fn decode(stored: &[u8], rev: Revision) -> Option<CachedObject> {
+        if let Some(start) = top_level_object_start(stored, b"metadata") {
+            let mut de = serde_json::Deserializer::from_slice(&stored[start..]);
+            if let Ok(head) = <MetaHead as serde::Deserialize>::deserialize(&mut de) {
+                if head.resource_version.is_none() {
+                    let rv = format!("\"resourceVersion\":\"{rev}\"");
+                    let rest = &stored[start + 1..];
+                    let empty = rest
+                        .iter()
+                        .find(|b| !b.is_ascii_whitespace())
+                        .is_some_and(|b| *b == b'}');
+                    let mut json = Vec::with_capacity(stored.len() + rv.len() + 1);
+                    json.extend_from_slice(&stored[..=start]);
+                    json.extend_from_slice(rv.as_bytes());
+                    if !empty {
+                        json.push(b',');
+                    }
+                    json.extend_from_slice(rest);
+                    let labels = head
+                        .labels
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (Box::from(&*k), Box::from(&*v)))
+                        .collect();
+                    return Some(CachedObject {
+                        json: json.into(),
+                        labels,
+                    });
+                }
+            }
+        }
+        // Anything unusual takes the long way round.
+        decode_with_rv(stored, rev).map(|v| CachedObject::from_value(&v))
+    }
+
+    /// The object's JSON.
+    pub fn json(&self) -> &bytes::Bytes {
+        &self.json
+    }
+
+    /// The object parsed (a fresh tree the caller owns).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// `{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":…}` cut
+    /// from the cached JSON without parsing it (metadata-only lists and watches, which the
+    /// garbage collector and `kubectl` use).
+    pub fn partial_metadata_json(&self) -> Vec<u8> {
+        const HEAD: &[u8] =
+            br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#;
+        let meta = top_level_object_start(&self.json, b"metadata")
+            .and_then(|start| Some(&self.json[start..value_end(&self.json, start)?]))
+            .unwrap_or(b"{}");
+        let mut out = Vec::with_capacity(HEAD.len() + meta.len() + 1);
+        out.extend_from_slice(HEAD);
+        out.extend_from_slice(meta);
+        out.push(b'}');
+        out
+    }
+
+    /// One label's value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
+    }
+
+    /// Approximate heap size, for metrics and tests.
+    pub fn size(&self) -> usize {
+        self.json.len()
+            + self
+                .labels
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 32)
+                .sum::<usize>()
+    }
+}
+
+/// The end (exclusive) of the JSON object or array starting at `start`.
+fn value_end(json: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                i += 1;
+                while i < json.len() && json[i] != b'"' {
+                    i += if json[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Where the value of the top-level `key` starts in a JSON object, if that value is an
+/// object (`{`). A byte scanner: strings (with escapes) are skipped, depth is tracked, and
+/// only keys of the outermost object are compared.
+fn top_level_object_start(json: &[u8], key: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut expect_key = false;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < json.len() {
+                    match json[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                if depth == 1 && expect_key {
+                    expect_key = false;
+                    if json.get(start..i) == Some(key) {
+                        let mut j = i + 1;
+                        while json.get(j).is_some_and(u8::is_ascii_whitespace) {
+                            j += 1;
+                        }
+                        if json.get(j) != Some(&b':') {
+                            return None;
+                        }
+                        j += 1;
+                        while json.get(j).is_some_and(u8::is_ascii_whitespace) {
+                            j += 1;
+                        }
+                        return (json.get(j) == Some(&b'{')).then_some(j);
+                    }
+                }
+            }
+            b'{' => {
+                depth += 1;
+                expect_key = depth == 1;
+            }
+            b'[' => depth += 1,
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            b',' if depth == 1 => expect_key = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// One change to one object.
 #[derive(Debug)]
 pub struct CacheEvent {
@@ -50,25 +253,15 @@ pub struct CacheEvent {
     /// The store key.
     pub key: String,
     /// The object after the change (for deletions: the last state, with the deletion's RV).
-    pub object: Arc<Value>,
-    /// The object before the change (modifications and deletions).
-    pub prev: Option<Arc<Value>>,
+    pub object: Arc<CachedObject>,
+    /// The object before the change (modifications and deletions), shared with the cache.
+    pub prev: Option<Arc<CachedObject>>,
     /// Revision of the change.
     pub revision: Revision,
-    /// `object` serialised, once, for every watcher that sends it unchanged.
-    pub encoded: std::sync::OnceLock<bytes::Bytes>,
-}
-
-impl CacheEvent {
-    /// The object's JSON, serialised on first use and shared by all watchers.
-    pub fn encoded_object(&self) -> &bytes::Bytes {
-        self.encoded
-            .get_or_init(|| serde_json::to_vec(&*self.object).unwrap_or_default().into())
-    }
 }
 
 struct ResourceState {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<CachedObject>>,
     events: VecDeque<Arc<CacheEvent>>,
     /// Every event of this resource with revision > `window_start` is in `events`.
     window_start: Revision,
@@ -84,7 +277,7 @@ pub struct ResourceCache {
 /// A consistent snapshot of a resource's objects.
 pub struct Snapshot {
     /// Objects sorted by key.
-    pub objects: Vec<Arc<Value>>,
+    pub objects: Vec<Arc<CachedObject>>,
     /// Global revision the snapshot is at.
     pub revision: Revision,
 }
@@ -148,7 +341,7 @@ impl ResourceCache {
     }
 
     /// One object by key.
-    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
         self.state.read().unwrap().objects.get(key).cloned()
     }
 
@@ -182,7 +375,6 @@ impl ResourceCache {
                         object: v.clone(),
                         prev: None,
                         revision: 0,
-                        encoded: Default::default(),
                     })
                 })
                 .collect(),
@@ -223,7 +415,7 @@ impl ResourceCache {
         let _ = st.tx.send(ev);
     }
 
-    fn reset(&self, objects: BTreeMap<String, Arc<Value>>, revision: Revision) {
+    fn reset(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: Revision) {
         let mut st = self.state.write().unwrap();
         st.objects = objects;
         st.events.clear();
@@ -296,10 +488,10 @@ impl WatchCache {
 
     async fn load(&self, store: &dyn Store) -> anyhow::Result<Revision> {
         let (kvs, rev) = store.list("/registry/", 0).await?;
-        let mut per: HashMap<String, BTreeMap<String, Arc<Value>>> = HashMap::new();
+        let mut per: HashMap<String, BTreeMap<String, Arc<CachedObject>>> = HashMap::new();
         for kv in kvs {
             if let Some(cache) = self.resource_for_key(&kv.key) {
-                if let Some(v) = decode_with_rv(&kv.value, kv.mod_revision) {
+                if let Some(v) = CachedObject::decode(&kv.value, kv.mod_revision) {
                     per.entry(cache.prefix.clone())
                         .or_default()
                         .insert(kv.key.clone(), Arc::new(v));
@@ -348,13 +540,15 @@ impl WatchCache {
         };
         let cache_ev = match ev {
             Event::Put { kv, prev } => {
-                let Some(obj) = decode_with_rv(&kv.value, kv.mod_revision) else {
+                let Some(obj) = CachedObject::decode(&kv.value, kv.mod_revision) else {
                     return;
                 };
-                let prev_obj = prev
-                    .as_ref()
-                    .and_then(prev_value)
-                    .or_else(|| cache.get(&kv.key));
+                // The cache holds exactly the previous state (events apply in order):
+                // share it rather than decoding the store's copy again.
+                let prev_obj = cache.get(&kv.key).or_else(|| {
+                    prev.as_ref()
+                        .and_then(|p| CachedObject::decode(&p.value, p.mod_revision).map(Arc::new))
+                });
                 CacheEvent {
                     type_: if prev_obj.is_some() {
                         EventType::Modified
@@ -365,22 +559,22 @@ impl WatchCache {
                     object: Arc::new(obj),
                     prev: prev_obj,
                     revision: kv.mod_revision,
-                    encoded: Default::default(),
                 }
             }
             Event::Delete { prev, revision } => {
-                let Some(mut obj) = decode_with_rv(&prev.value, prev.mod_revision) else {
+                // The last state, at the deletion's revision.
+                let Some(obj) = CachedObject::decode(&prev.value, revision) else {
                     return;
                 };
-                let prev_obj = Arc::new(obj.clone());
-                set_rv(&mut obj, revision);
+                let prev_obj = cache
+                    .get(&prev.key)
+                    .or_else(|| CachedObject::decode(&prev.value, prev.mod_revision).map(Arc::new));
                 CacheEvent {
                     type_: EventType::Deleted,
                     key: prev.key,
                     object: Arc::new(obj),
-                    prev: Some(prev_obj),
+                    prev: prev_obj,
                     revision,
-                    encoded: Default::default(),
                 }
             }
         };
@@ -388,6 +582,70 @@ impl WatchCache {
     }
 }
 
-fn prev_value(kv: &KeyValue) -> Option<Arc<Value>> {
-    decode_with_rv(&kv.value, kv.mod_revision).map(Arc::new)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The spliced encoding parses to what decoding and setting the RV on a tree gives.
+    fn check(stored: &Value) {
+        let bytes = serde_json::to_vec(stored).unwrap();
+        let cached = CachedObject::decode(&bytes, 42).expect("decodes");
+        assert_eq!(
+            cached.value(),
+            decode_with_rv(&bytes, 42).unwrap(),
+            "{stored}"
+        );
+    }
+
+    #[test]
+    fn decode_splices_the_resource_version_into_metadata() {
+        check(
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "labels": {"app": "x"}}, "spec": {}}),
+        );
+        check(&json!({"kind": "Namespace", "metadata": {}}));
+        check(&json!({"kind": "ConfigMap"}));
+        // Keys named `metadata` below the top level and quotes in strings are skipped.
+        check(&json!({
+            "data": {"metadata": "{\"metadata\": 1}", "x\"y": "\\"},
+            "items": [{"metadata": {"name": "inner"}}],
+            "metadata": {"name": "outer", "annotations": {"a": "}\"{"}},
+        }));
+        let bytes = br#"{ "kind" : "Pod" , "metadata" : { "name" : "w" } }"#;
+        let cached = CachedObject::decode(bytes, 7).unwrap();
+        assert_eq!(cached.value()["metadata"]["resourceVersion"], "7");
+        assert_eq!(cached.value()["metadata"]["name"], "w");
+    }
+
+    #[test]
+    fn partial_metadata_is_cut_from_the_json() {
+        let stored = json!({"kind": "Pod", "spec": {"x": "}{"}, "metadata": {"name": "a", "annotations": {"q": "\"}"}}, "status": {}});
+        let cached = CachedObject::decode(&serde_json::to_vec(&stored).unwrap(), 5).unwrap();
+        let partial: Value = serde_json::from_slice(&cached.partial_metadata_json()).unwrap();
+        assert_eq!(
+            partial,
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                   "metadata": {"name": "a", "resourceVersion": "5", "annotations": {"q": "\"}"}}})
+        );
+    }
+
+    #[test]
+    fn decode_keeps_labels_for_selectors() {
+        let stored = json!({"metadata": {"name": "a", "labels": {"app": "web", "tier": "front"}}});
+        let cached = CachedObject::decode(&serde_json::to_vec(&stored).unwrap(), 3).unwrap();
+        assert_eq!(cached.label("app"), Some("web"));
+        assert_eq!(cached.label("tier"), Some("front"));
+        assert_eq!(cached.label("other"), None);
+        let from_value = CachedObject::from_value(&cached.value());
+        assert_eq!(from_value.label("app"), Some("web"));
+    }
+
+    #[test]
+    fn a_stored_resource_version_is_replaced_not_duplicated() {
+        let stored = json!({"metadata": {"name": "a", "resourceVersion": "1"}});
+        let cached = CachedObject::decode(&serde_json::to_vec(&stored).unwrap(), 9).unwrap();
+        let text = String::from_utf8(cached.json().to_vec()).unwrap();
+        assert_eq!(text.matches("resourceVersion").count(), 1, "{text}");
+        assert_eq!(cached.value()["metadata"]["resourceVersion"], "9");
+    }
 }

@@ -5,9 +5,14 @@
 //! `lastTimestamp` of the existing Event instead of creating another. Writes happen in
 //! the background; a failed write is logged, never returned to the caller, because an
 //! event must not fail the work it describes.
+//!
+//! Also like client-go (`EventSourceObjectSpamFilter`), each source may write 25 events
+//! about one object in a burst, then one per five minutes: a ReplicaSet creating 1,000
+//! pods records 25 `SuccessfulCreate` events, not 1,000 writes competing with the pods.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
@@ -35,6 +40,36 @@ impl EventType {
 
 /// Bound on remembered events for aggregation; beyond it the memory starts afresh.
 const MAX_REMEMBERED: usize = 4096;
+/// Events one source may write about one object at once (client-go's `defaultSpamBurst`).
+const SPAM_BURST: f64 = 25.0;
+/// Then one more per this period (client-go's `defaultSpamQPS` = 1/300).
+const SPAM_REFILL: Duration = Duration::from_secs(300);
+
+/// A token bucket per involved object (client-go's `spamRecord`).
+#[derive(Default)]
+struct SpamFilter {
+    buckets: HashMap<String, (f64, Instant)>,
+}
+
+impl SpamFilter {
+    /// Whether another event about `object` may be written now (takes a token).
+    fn allow(&mut self, object: String, now: Instant) -> bool {
+        if self.buckets.len() >= MAX_REMEMBERED && !self.buckets.contains_key(&object) {
+            self.buckets.clear();
+        }
+        let (tokens, last) = self.buckets.entry(object).or_insert((SPAM_BURST, now));
+        let refilled =
+            now.saturating_duration_since(*last).as_secs_f64() / SPAM_REFILL.as_secs_f64();
+        *tokens = (*tokens + refilled).min(SPAM_BURST);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct EventKey {
@@ -59,6 +94,7 @@ pub struct EventRecorder {
     component: String,
     host: Option<String>,
     seen: Arc<Mutex<HashMap<EventKey, (String, i32)>>>,
+    spam: Arc<Mutex<SpamFilter>>,
 }
 
 impl EventRecorder {
@@ -69,6 +105,7 @@ impl EventRecorder {
             component: component.into(),
             host: None,
             seen: Arc::new(Mutex::new(HashMap::new())),
+            spam: Arc::default(),
         }
     }
 
@@ -102,6 +139,21 @@ impl EventRecorder {
             .clone()
             .filter(|ns| !ns.is_empty())
             .unwrap_or_else(|| "default".to_string());
+        // client-go's getSpamKey: source and involved object.
+        let spam_key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            self.component,
+            self.host.as_deref().unwrap_or(""),
+            involved.kind.as_deref().unwrap_or(""),
+            involved.namespace.as_deref().unwrap_or(""),
+            involved.name.as_deref().unwrap_or(""),
+            involved.uid.as_deref().unwrap_or(""),
+            involved.api_version.as_deref().unwrap_or(""),
+        );
+        if !self.spam.lock().unwrap().allow(spam_key, Instant::now()) {
+            tracing::debug!(reason, %message, "event dropped by the spam filter");
+            return;
+        }
         let key = EventKey {
             uid: involved.uid.clone().unwrap_or_default(),
             namespace: namespace.clone(),
@@ -195,5 +247,25 @@ pub fn object_reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReferen
         uid: meta.uid.clone(),
         resource_version: meta.resource_version.clone(),
         field_path: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spam_filter_allows_a_burst_then_one_per_refill_period() {
+        let mut filter = SpamFilter::default();
+        let start = Instant::now();
+        let allowed = (0..100)
+            .filter(|_| filter.allow("rs".into(), start))
+            .count();
+        assert_eq!(allowed, 25);
+        assert!(!filter.allow("rs".into(), start + Duration::from_secs(299)));
+        assert!(filter.allow("rs".into(), start + Duration::from_secs(301)));
+        assert!(!filter.allow("rs".into(), start + Duration::from_secs(302)));
+        // Another object has its own bucket.
+        assert!(filter.allow("other".into(), start));
     }
 }

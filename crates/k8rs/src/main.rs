@@ -4,6 +4,7 @@
 //! subcommand and turns any failure into one `error: …` line and a non-zero exit code.
 
 mod cli;
+mod controller_manager_cmd;
 mod data_dir;
 mod embedded;
 mod hollow_cmd;
@@ -16,6 +17,12 @@ mod up;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// mimalloc instead of glibc's malloc: the API server allocates and frees many small
+/// JSON buffers across threads, where glibc spent a quarter of the server's CPU (perf
+/// profile of deploy-bench) and kept freed memory in per-thread arenas.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -34,8 +41,11 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Server(args) => server_cmd::run(args).await,
             cli::Command::Up(args) => up::run(args).await,
+            cli::Command::Agent(args) => up::agent::run(args).await,
+            cli::Command::NodeCredentials(args) => up::agent::node_credentials(args),
             cli::Command::Hollow(args) => hollow_cmd::run(args).await,
             cli::Command::Scheduler(args) => scheduler_cmd::run(args).await,
+            cli::Command::ControllerManager(args) => controller_manager_cmd::run(args).await,
         }
     });
     match result {

@@ -331,12 +331,9 @@ async fn serve_resource(
     match (method, name) {
         (Method::GET, Some(name)) => {
             let obj = registry
-                .get(res, ns, name, q.get("resourceVersion").map(String::as_str))
+                .get_cached(res, ns, name, q.get("resourceVersion").map(String::as_str))
                 .await?;
-            Ok(responses::json(
-                StatusCode::OK,
-                &responses::object(res, &obj, repr, include),
-            ))
+            Ok(responses::cached_object(res, &obj, repr, include))
         }
         (Method::GET, None) if flag(&q, "watch") => {
             if info.namespaced && ns.is_none() && ri.namespace.is_some() {
@@ -637,10 +634,20 @@ fn watch_response(
                 line.extend_from_slice(b"}\n");
                 return Ok(bytes::Bytes::from(line));
             }
-            (Representation::Metadata, _) => table::partial_metadata(&ev.object),
+            (Representation::Metadata, _) => {
+                let object = ev.object.partial_metadata_json();
+                let mut line = Vec::with_capacity(object.len() + 32);
+                line.extend_from_slice(b"{\"type\":\"");
+                line.extend_from_slice(ev.type_.as_bytes());
+                line.extend_from_slice(b"\",\"object\":");
+                line.extend_from_slice(&object);
+                line.extend_from_slice(b"}\n");
+                return Ok(bytes::Bytes::from(line));
+            }
             (Representation::Table, _) => {
-                let meta = json!({"resourceVersion": ev.object.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
-                let t = table::to_table(res.strategy.as_ref(), [&*ev.object], meta, include, first);
+                let object = ev.object.value();
+                let meta = json!({"resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
+                let t = table::to_table(res.strategy.as_ref(), [&object], meta, include, first);
                 first = false;
                 t
             }

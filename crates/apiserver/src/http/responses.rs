@@ -41,6 +41,25 @@ pub fn object(res: &Resource, obj: &Value, repr: Representation, include: Includ
     }
 }
 
+/// One cached object in the representation the client asked for; the cached JSON is
+/// sent as it is when no other representation is wanted.
+pub fn cached_object(
+    res: &Resource,
+    obj: &crate::watch_cache::CachedObject,
+    repr: Representation,
+    include: IncludeObject,
+) -> Response {
+    match repr {
+        Representation::Object => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            obj.json().clone(),
+        )
+            .into_response(),
+        _ => json(StatusCode::OK, &object(res, &obj.value(), repr, include)),
+    }
+}
+
 /// A list in the representation the client asked for.
 pub fn list(
     res: &Resource,
@@ -49,21 +68,23 @@ pub fn list(
     include: IncludeObject,
 ) -> Response {
     match repr {
-        Representation::Object => match serde_json::to_vec(list) {
-            Ok(bytes) => (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                bytes,
-            )
-                .into_response(),
-            Err(e) => crate::status::ApiError::internal(e).into_response(),
-        },
-        Representation::Metadata => json(StatusCode::OK, &table::partial_metadata_list(list)),
+        Representation::Object => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            list.to_json(),
+        )
+            .into_response(),
+        Representation::Metadata => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            list.to_partial_metadata_json(),
+        )
+            .into_response(),
         Representation::Table => json(
             StatusCode::OK,
             &table::to_table(
                 res.strategy.as_ref(),
-                list.items.iter().map(|o| &**o),
+                list.values().iter(),
                 list.metadata.clone(),
                 include,
                 true,

@@ -47,7 +47,7 @@ impl Admission {
             let ns = meta::namespace(obj).to_string();
             if let Some(ns_res) = registry.resource_by_kind("", "Namespace") {
                 let cache = registry.resource_cache(ns_res)?;
-                match cache.get(&ns_res.key(None, &ns)) {
+                match cache.get(&ns_res.key(None, &ns)).map(|n| n.value()) {
                     None => return Err(ApiError::not_found(ns_res.info(), &ns)),
                     Some(n) if meta::is_deleting(&n) => {
                         // Upstream names the group resource (`deployments.apps`).
@@ -265,7 +265,12 @@ fn priority_classes(registry: &Registry) -> ApiResult<Vec<Arc<Value>>> {
         return Ok(Vec::new());
     };
     let cache = registry.resource_cache(res)?;
-    Ok(cache.list(&res.storage_prefix, 0).objects.to_vec())
+    Ok(cache
+        .list(&res.storage_prefix, 0)
+        .objects
+        .iter()
+        .map(|o| Arc::new(o.value()))
+        .collect())
 }
 
 /// Only one PriorityClass may be the global default (upstream's Priority plugin).
@@ -397,7 +402,7 @@ fn used_service_values(
 ) -> ApiResult<HashSet<String>> {
     let cache = registry.resource_cache(res)?;
     let snap = cache.list(&res.storage_prefix, 0);
-    Ok(snap.objects.iter().flat_map(|s| f(s)).collect())
+    Ok(snap.objects.iter().flat_map(|s| f(&s.value())).collect())
 }
 
 fn allocate_ip(used: &HashSet<String>) -> Option<String> {

@@ -28,7 +28,7 @@ use k8rs_store::{Revision, Store};
 use serde_json::Value;
 
 use crate::status::{ApiError, ApiResult};
-use crate::watch_cache::{ResourceCache, WatchCache};
+use crate::watch_cache::{CachedObject, ResourceCache, WatchCache};
 
 pub use admission::kubernetes_service_ip;
 pub use delete::DeleteOptions;
@@ -69,10 +69,14 @@ impl Resource {
         self.storage_api_version != self.info().api_version()
     }
 
-    /// A stored object as this resource version serves it.
-    pub fn external(&self, obj: &Arc<Value>) -> Arc<Value> {
+    /// A cached object as this resource version serves it (converted ones are parsed,
+    /// converted and encoded again; the rest are shared).
+    pub fn external(&self, obj: &Arc<CachedObject>) -> Arc<CachedObject> {
         if self.converts() {
-            Arc::new(conversion::convert(obj, &self.info().api_version()))
+            Arc::new(CachedObject::from_value(&conversion::convert(
+                &obj.value(),
+                &self.info().api_version(),
+            )))
         } else {
             obj.clone()
         }
@@ -261,7 +265,10 @@ impl Registry {
     async fn consistent_revision(&self) -> ApiResult<Revision> {
         let rev = self.store.current_revision().await?;
         if !self.cache.wait_for(rev, CONSISTENT_READ_TIMEOUT).await {
-            return Err(ApiError::timeout("Timeout: Too large resource version"));
+            return Err(ApiError::too_large_resource_version(
+                rev,
+                self.cache.revision(),
+            ));
         }
         Ok(rev.max(self.cache.revision()))
     }
@@ -409,8 +416,9 @@ impl Registry {
             .list(&ns.storage_prefix, 0)
             .objects
             .iter()
+            .map(|n| n.value())
             .filter(|n| !meta::is_deleting(n))
-            .map(|n| meta::name(n).to_string())
+            .map(|n| meta::name(&n).to_string())
             .collect();
         for name in namespaces {
             self.ensure_default_service_account(&name)

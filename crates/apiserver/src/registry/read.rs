@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::{Registry, Resource};
 use crate::status::{ApiError, ApiResult};
-use crate::watch_cache::{CacheEvent, EventType};
+use crate::watch_cache::{CacheEvent, CachedObject, EventType};
 
 /// Query options of a LIST.
 #[derive(Debug, Clone, Default)]
@@ -43,19 +43,60 @@ pub struct WatchOptions {
     pub timeout: Option<Duration>,
 }
 
-/// A LIST response: `<Kind>List` whose items are shared with the cache and serialised
-/// without copying.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A LIST response: `<Kind>List` whose items are shared with the cache and written out
+/// as the JSON the cache holds.
+#[derive(Debug, Clone)]
 pub struct ListResult {
     /// `<Kind>List`.
     pub kind: String,
     /// The resource's group version.
-    #[serde(rename = "apiVersion")]
     pub api_version: String,
     /// `resourceVersion`, `continue`, `remainingItemCount`.
     pub metadata: Value,
     /// The objects.
-    pub items: Vec<Arc<Value>>,
+    pub items: Vec<Arc<CachedObject>>,
+}
+
+impl ListResult {
+    /// The list's JSON: the items' cached encodings copied, nothing re-serialised.
+    pub fn to_json(&self) -> Vec<u8> {
+        let head =
+            json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": self.metadata});
+        let mut out = serde_json::to_vec(&head).unwrap_or_default();
+        out.pop(); // the closing brace
+        let size: usize = self.items.iter().map(|i| i.json().len() + 1).sum();
+        out.reserve(size + 12);
+        out.extend_from_slice(b",\"items\":[");
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(item.json());
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// The list as `PartialObjectMetadataList`, the items' metadata cut from their JSON.
+    pub fn to_partial_metadata_json(&self) -> Vec<u8> {
+        let head = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": self.metadata});
+        let mut out = serde_json::to_vec(&head).unwrap_or_default();
+        out.pop(); // the closing brace
+        out.extend_from_slice(b",\"items\":[");
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&item.partial_metadata_json());
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// The items parsed (tables, metadata-only lists).
+    pub fn values(&self) -> Vec<Value> {
+        self.items.iter().map(|i| i.value()).collect()
+    }
 }
 
 /// One event sent to a watcher.
@@ -63,19 +104,23 @@ pub struct ListResult {
 pub struct WatchEvent {
     /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`.
     pub type_: &'static str,
-    /// The object (a `Status` for `ERROR`).
-    pub object: Arc<Value>,
-    /// The cache event `object` is, unchanged; its serialisation is shared.
-    pub source: Option<Arc<CacheEvent>>,
+    /// The object (a `Status` for `ERROR`); shared with the cache, so every watcher sends
+    /// the same encoding.
+    pub object: Arc<CachedObject>,
 }
 
 impl WatchEvent {
+    /// An event whose object is built here (bookmarks, errors).
+    fn of_value(type_: &'static str, object: &Value) -> WatchEvent {
+        WatchEvent {
+            type_,
+            object: Arc::new(CachedObject::from_value(object)),
+        }
+    }
+
     /// The object's JSON.
     pub fn encoded_object(&self) -> bytes::Bytes {
-        match &self.source {
-            Some(ev) => ev.encoded_object().clone(),
-            None => serde_json::to_vec(&*self.object).unwrap_or_default().into(),
-        }
+        self.object.json().clone()
     }
 }
 
@@ -116,7 +161,22 @@ impl Filter {
         self.labels.is_none() && self.fields.is_none()
     }
 
-    pub(crate) fn matches(&self, res: &Resource, obj: &Value) -> bool {
+    /// Whether a cached object matches; fields are read from a parse of the object, only
+    /// when the request has a field selector.
+    pub(crate) fn matches(&self, res: &Resource, obj: &CachedObject) -> bool {
+        if let Some(l) = &self.labels {
+            if !l.matches_with(|k| obj.label(k)) {
+                return false;
+            }
+        }
+        if self.fields.is_some() {
+            return self.matches_value(res, &obj.value());
+        }
+        true
+    }
+
+    /// Whether a parsed object matches.
+    pub(crate) fn matches_value(&self, res: &Resource, obj: &Value) -> bool {
         if let Some(l) = &self.labels {
             if !l.matches_object(obj) {
                 return false;
@@ -172,14 +232,14 @@ impl Registry {
         {
             Ok(())
         } else {
-            Err(ApiError::timeout(format!(
-                "Too large resource version: {rv}, current: {}",
-                self.cache.revision()
-            )))
+            Err(ApiError::too_large_resource_version(
+                rv,
+                self.cache.revision(),
+            ))
         }
     }
 
-    /// Get one object (consistent with every committed write).
+    /// Get one object (consistent with every committed write), parsed.
     pub async fn get(
         &self,
         res: &Resource,
@@ -187,6 +247,19 @@ impl Registry {
         name: &str,
         resource_version: Option<&str>,
     ) -> ApiResult<Arc<Value>> {
+        self.get_cached(res, namespace, name, resource_version)
+            .await
+            .map(|o| Arc::new(o.value()))
+    }
+
+    /// Get one object as the cache holds it (its JSON ready to send).
+    pub async fn get_cached(
+        &self,
+        res: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        resource_version: Option<&str>,
+    ) -> ApiResult<Arc<CachedObject>> {
         let cache = self.resource_cache(res)?;
         match resource_version {
             Some("0") => {}
@@ -195,7 +268,20 @@ impl Registry {
                 self.wait_for_revision(rv).await?;
             }
             _ => {
-                self.consistent_revision().await?;
+                // Upstream serves a GET without resourceVersion from storage; the cache
+                // answers when it already holds every committed write.
+                let current = self.store.current_revision().await?;
+                if self.cache.revision() < current {
+                    let key = res.key(namespace, name);
+                    return match self.store.get(&key).await? {
+                        Some(kv) => CachedObject::decode(&kv.value, kv.mod_revision)
+                            .map(|o| res.external(&Arc::new(o)))
+                            .ok_or_else(|| {
+                                ApiError::internal(format!("stored object {key} is not JSON"))
+                            }),
+                        None => Err(ApiError::not_found(res.info(), name)),
+                    };
+                }
             }
         }
         cache
@@ -221,6 +307,7 @@ impl Registry {
             .iter()
             .map(|o| res.external(o))
             .filter(|o| filter.matches(res, o))
+            .map(|o| Arc::new(o.value()))
             .collect())
     }
 
@@ -234,7 +321,7 @@ impl Registry {
     ) -> ApiResult<ListResult> {
         let filter = Filter::new(res, opts)?;
         let prefix = res.list_prefix(namespace);
-        let (objects, revision): (Vec<Arc<Value>>, i64) = if let Some(token) =
+        let (objects, revision): (Vec<Arc<CachedObject>>, i64) = if let Some(token) =
             opts.continue_token.as_deref().filter(|t| !t.is_empty())
         {
             // Later pages come from the store at the first page's revision.
@@ -249,9 +336,7 @@ impl Registry {
             let objs = kvs
                 .into_iter()
                 .filter(|kv| kv.key > start_key)
-                .filter_map(|kv| {
-                    crate::watch_cache::decode_with_rv(&kv.value, kv.mod_revision).map(Arc::new)
-                })
+                .filter_map(|kv| CachedObject::decode(&kv.value, kv.mod_revision).map(Arc::new))
                 .collect();
             (objs, rev)
         } else {
@@ -265,8 +350,7 @@ impl Registry {
                         let objs = kvs
                             .into_iter()
                             .filter_map(|kv| {
-                                crate::watch_cache::decode_with_rv(&kv.value, kv.mod_revision)
-                                    .map(Arc::new)
+                                CachedObject::decode(&kv.value, kv.mod_revision).map(Arc::new)
                             })
                             .collect();
                         return Ok(self.list_response(res, objs, rev, opts, &filter));
@@ -274,7 +358,18 @@ impl Registry {
                     self.wait_for_revision(rv).await?;
                 }
                 _ => {
-                    self.consistent_revision().await?;
+                    if self.consistent_revision().await.is_err() {
+                        // The cache lags too far behind: as upstream's cacher, answer
+                        // this consistent list from storage instead of failing it.
+                        let (kvs, rev) = self.store.list(&prefix, 0).await?;
+                        let objs = kvs
+                            .into_iter()
+                            .filter_map(|kv| {
+                                CachedObject::decode(&kv.value, kv.mod_revision).map(Arc::new)
+                            })
+                            .collect();
+                        return Ok(self.list_response(res, objs, rev, opts, &filter));
+                    }
                 }
             }
             let snap = self
@@ -288,7 +383,7 @@ impl Registry {
     fn list_response(
         &self,
         res: &Resource,
-        objects: Vec<Arc<Value>>,
+        objects: Vec<Arc<CachedObject>>,
         revision: i64,
         opts: &ListOptions,
         filter: &Filter,
@@ -300,20 +395,21 @@ impl Registry {
             .map(|o| res.external(o))
             .filter(|o| filter.matches(res, o));
         let mut more = false;
-        let mut last_key = String::new();
         for obj in iter.by_ref() {
             if opts.limit > 0 && items.len() == opts.limit {
                 more = true;
                 break;
             }
-            last_key = res.key(
-                Some(super::meta::namespace(&obj)).filter(|n| !n.is_empty()),
-                super::meta::name(&obj),
-            );
             items.push(obj);
         }
         let mut metadata = json!({"resourceVersion": revision.to_string()});
         if more {
+            // The key to resume after: the last item's namespace and name.
+            let last = items.last().map(|o| o.value()).unwrap_or_default();
+            let last_key = res.key(
+                Some(super::meta::namespace(&last)).filter(|n| !n.is_empty()),
+                super::meta::name(&last),
+            );
             let start = last_key
                 .strip_prefix(&res.storage_prefix)
                 .unwrap_or(&last_key)
@@ -371,11 +467,7 @@ impl Registry {
                 let status =
                     ApiError::expired(format!("too old resource version: {rv} ({oldest})"));
                 let _ = tx
-                    .send(WatchEvent {
-                        type_: "ERROR",
-                        object: Arc::new(status.to_status()),
-                        source: None,
-                    })
+                    .send(WatchEvent::of_value("ERROR", &status.to_status()))
                     .await;
                 return Ok(rx);
             }
@@ -395,13 +487,10 @@ impl Registry {
                 if end {
                     meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
                 }
-                WatchEvent {
-                    source: None,
-                    type_: "BOOKMARK",
-                    object: Arc::new(
-                        json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta}),
-                    ),
-                }
+                WatchEvent::of_value(
+                    "BOOKMARK",
+                    &json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta}),
+                )
             };
             let mut last_rev = start_rev;
             for ev in &sub.replay {
@@ -440,7 +529,7 @@ impl Registry {
                         Err(broadcast::error::RecvError::Lagged(_)) => {
                             // Too slow: end the watch; the client re-lists.
                             let status = ApiError::expired("the watcher fell too far behind; restart the watch").to_status();
-                            let _ = tx.send(WatchEvent { type_: "ERROR", object: Arc::new(status), source: None }).await;
+                            let _ = tx.send(WatchEvent::of_value("ERROR", &status)).await;
                             return;
                         }
                         Err(broadcast::error::RecvError::Closed) => return,
@@ -472,11 +561,5 @@ fn translate(res: &Resource, filter: &Filter, ev: &Arc<CacheEvent>) -> Option<Wa
         },
         EventType::Deleted => (before || now).then_some("DELETED")?,
     };
-    // Unconverted objects reuse the event's one serialisation.
-    let source = (!res.converts()).then(|| ev.clone());
-    Some(WatchEvent {
-        type_,
-        object,
-        source,
-    })
+    Some(WatchEvent { type_, object })
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, ObjectMeta};
+use kube::core::PartialObjectMeta;
 use kube::runtime::{watcher, WatchStreamExt};
 use tokio::sync::watch;
 
@@ -70,10 +71,12 @@ pub(super) async fn run(gc: Arc<GarbageCollector>, start_workers: impl FnOnce())
     }
 }
 
-/// Watches one resource and applies its changes to the graph; a re-list reports the
-/// objects that vanished meanwhile as deletions.
+/// Watches one resource's metadata (the graph needs nothing else; upstream's monitors
+/// are metadata informers too) and applies its changes to the graph; a re-list reports
+/// the objects that vanished meanwhile as deletions.
 async fn monitor(gc: Arc<GarbageCollector>, served: ServedResource, synced: watch::Sender<bool>) {
-    let api: Api<DynamicObject> = Api::all_with(gc.client.clone(), &served.resource);
+    let api: Api<PartialObjectMeta<DynamicObject>> =
+        Api::all_with(gc.client.clone(), &served.resource);
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -86,7 +89,7 @@ async fn monitor(gc: Arc<GarbageCollector>, served: ServedResource, synced: watc
                 if let Some(uid) = obj.metadata.uid.clone() {
                     relist.get_or_insert_with(HashSet::new).insert(uid);
                 }
-                apply(&gc, &served, &obj);
+                apply(&gc, &served, &obj.metadata);
             }
             Ok(watcher::Event::InitDone) => {
                 let fresh = relist.take().unwrap_or_default();
@@ -101,7 +104,7 @@ async fn monitor(gc: Arc<GarbageCollector>, served: ServedResource, synced: watc
                 if let Some(uid) = obj.metadata.uid.clone() {
                     known.insert(uid);
                 }
-                apply(&gc, &served, &obj);
+                apply(&gc, &served, &obj.metadata);
             }
             Ok(watcher::Event::Delete(obj)) => {
                 if let Some(uid) = obj.metadata.uid.as_deref() {
@@ -117,8 +120,8 @@ async fn monitor(gc: Arc<GarbageCollector>, served: ServedResource, synced: watc
     }
 }
 
-fn apply(gc: &GarbageCollector, served: &ServedResource, obj: &DynamicObject) {
-    let Some(state) = object_state(served, obj) else {
+fn apply(gc: &GarbageCollector, served: &ServedResource, meta: &ObjectMeta) {
+    let Some(state) = object_state(served, meta) else {
         return;
     };
     let work = gc.graph.lock().unwrap().upsert(state);
@@ -126,8 +129,7 @@ fn apply(gc: &GarbageCollector, served: &ServedResource, obj: &DynamicObject) {
 }
 
 /// The graph's view of a watched object.
-fn object_state(served: &ServedResource, obj: &DynamicObject) -> Option<ObjectState> {
-    let meta = &obj.metadata;
+fn object_state(served: &ServedResource, meta: &ObjectMeta) -> Option<ObjectState> {
     Some(ObjectState {
         identity: Identity {
             api_version: served.resource.api_version.clone(),

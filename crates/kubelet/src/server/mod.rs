@@ -80,7 +80,7 @@ impl PodSource for ApiPods {
         let params =
             kube::api::ListParams::default().fields(&format!("spec.nodeName={}", self.node));
         match api.list(&params).await {
-            Ok(list) => list.items,
+            Ok(list) => list.items.into_iter().map(static_pod_of).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "kubelet server: cannot list the node's pods");
                 Vec::new()
@@ -92,8 +92,24 @@ impl PodSource for ApiPods {
         let api: kube::Api<Pod> = kube::Api::namespaced(self.client.clone(), namespace);
         let pod = api.get_opt(name).await.ok()??;
         let on_node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(&self.node);
-        on_node.then_some(pod)
+        on_node.then_some(static_pod_of(pod))
     }
+}
+
+/// A mirror pod stands for its static pod, whose uid (the one the runtime knows the
+/// pod's sandbox, containers and logs by) is the mirror's `kubernetes.io/config.mirror`
+/// hash (upstream `podManager.GetPodByMirrorPod`).
+fn static_pod_of(mut pod: Pod) -> Pod {
+    let hash = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::static_pods::CONFIG_MIRROR))
+        .cloned();
+    if let Some(hash) = hash {
+        pod.metadata.uid = Some(hash);
+    }
+    pod
 }
 
 /// The serving certificate and the CA that client certificates must chain to, all PEM.
