@@ -236,7 +236,6 @@ pub async fn run(
     pods: Informer<Pod>,
 ) {
     let stats = StatsProvider::default();
-    let recorder = EventRecorder::new(ctx.client.clone(), "kubelet").with_host(ctx.name.clone());
     let mut clock = PressureClock::default();
     let mut evicted: HashSet<String> = HashSet::new();
     loop {
@@ -288,7 +287,7 @@ pub async fn run(
             continue;
         };
         let message = eviction_message(&threshold, observed, victim);
-        if evict(&ctx, &recorder, &victim.pod, &message).await {
+        if evict(&ctx, &ctx.events, &victim.pod, &message).await {
             evicted.insert(victim.pod.metadata.uid.clone().unwrap_or_default());
         }
     }
