@@ -171,6 +171,12 @@ impl TestServer {
         let cidr = format!("10.42.{n}.0/24");
         let bridge = format!("k8rs{n}");
         let mut args = vec!["--pod-cidr", &cidr, "--cni-bridge", &bridge];
+        // Upstream's default disk thresholds (nodefs 10%, imagefs 15%) put a shared CI
+        // box's busy disk under DiskPressure (tainting the node and evicting the suite's
+        // pods); suites keep the memory threshold unless they set their own.
+        if !extra.contains(&"--eviction-hard") {
+            args.extend(["--eviction-hard", "memory.available<100Mi"]);
+        }
         args.extend_from_slice(extra);
         Self::start_kind(Kind::Up, &args, &[])
     }
@@ -391,6 +397,20 @@ impl TestServer {
     /// `hollow --nodes 10`); `--kubeconfig` with the admin kubeconfig is appended. The
     /// process is killed when the handle is dropped; its output goes to a log file.
     pub fn spawn_k8rs(&self, args: &[&str]) -> K8rsProcess {
+        let kubeconfig = self.kubeconfig();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--kubeconfig", kubeconfig.to_str().unwrap()]);
+        self.spawn_process(&all, false)
+    }
+
+    /// Starts `k8rs agent` (or another command with credentials of its own) with exactly
+    /// `args`. Dropping the handle stops it with SIGTERM, as a user would, so it stops
+    /// its containerd (SIGKILL would leave containerd running).
+    pub fn spawn_agent(&self, args: &[&str]) -> K8rsProcess {
+        self.spawn_process(args, true)
+    }
+
+    fn spawn_process(&self, args: &[&str], graceful: bool) -> K8rsProcess {
         static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log_path = self
@@ -401,8 +421,6 @@ impl TestServer {
         let log_for_stdout = log.try_clone().expect("cannot clone the process log");
         let child = Command::new(k8rs_binary())
             .args(args)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
             .stdin(Stdio::null())
             .stdout(log_for_stdout)
             .stderr(log)
@@ -412,6 +430,7 @@ impl TestServer {
             child,
             description: format!("k8rs {}", args.join(" ")),
             log_path,
+            graceful,
         }
     }
 
@@ -484,6 +503,8 @@ impl Drop for TestServer {
             if let Some(bridge) = self.cni_bridge() {
                 let _ = Command::new("ip").args(["link", "delete", bridge]).output();
             }
+            // Memory-backed volumes (secrets, projected tokens) of pods left running.
+            node::unmount_under(self.data_dir());
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -503,6 +524,8 @@ pub struct K8rsProcess {
     child: Child,
     description: String,
     log_path: PathBuf,
+    /// Stopped with SIGTERM (then SIGKILL after 30 s) when dropped.
+    graceful: bool,
 }
 
 impl K8rsProcess {
@@ -521,11 +544,32 @@ impl K8rsProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Stops it with SIGTERM and waits (SIGKILL after 30 s).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { kill(self.child.id() as i32, 15) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait for the killed process");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for K8rsProcess {
     fn drop(&mut self) {
-        self.kill();
+        if self.graceful {
+            self.stop();
+        } else {
+            self.kill();
+        }
         if std::thread::panicking() {
             eprintln!(
                 "--- {} log ---\n{}--- end of log ---",

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use k8rs_kubelet::runtime::Runtime as _;
+
 /// The busybox image every node suite runs (`kubectl run --image=busybox` resolves to it).
 pub const BUSYBOX: &str = "docker.io/library/busybox:latest";
 /// The sandbox image containerd is configured with.
@@ -125,4 +127,77 @@ pub fn pod_cgroups(name: &str) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// Containers outlive `k8rs up` by design; when an assertion fails mid-test, stop and
+/// remove the test's sandboxes through CRI so nothing keeps running after it.
+pub struct RemoveSandboxesOnFailure(pub std::path::PathBuf);
+
+impl Drop for RemoveSandboxesOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Runtime::new() else {
+            return;
+        };
+        rt.block_on(async {
+            let Ok(cri) = k8rs_kubelet::cri::CriRuntime::connect(&self.0) else {
+                return;
+            };
+            for sandbox in cri.list_pod_sandboxes().await.unwrap_or_default() {
+                let _ = cri.stop_pod_sandbox(&sandbox.id).await;
+                let _ = cri.remove_pod_sandbox(&sandbox.id).await;
+            }
+        });
+    }
+}
+
+/// Waits until `pod` (default namespace) reports `phase`; panics with the pod and the
+/// server log otherwise.
+pub fn wait_phase(
+    server: &crate::TestServer,
+    pod: &str,
+    phase: &str,
+    timeout: std::time::Duration,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let out = server.kubectl(
+            crate::KubectlVersion::V1_33,
+            ["get", "pod", pod, "-o=jsonpath={.status.phase}"],
+        );
+        if String::from_utf8_lossy(&out.stdout) == phase {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            let describe = server.kubectl(
+                crate::KubectlVersion::V1_33,
+                ["get", "pod", pod, "-o", "yaml"],
+            );
+            panic!(
+                "pod {pod} not {phase} after {timeout:?}:\n{}\n--- server log ---\n{}",
+                String::from_utf8_lossy(&describe.stdout),
+                server.log()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Lazily unmounts everything mounted under `dir` (the kubelet's tmpfs volumes of pods a
+/// test left behind), so a removed data dir leaves no mount on the host.
+pub fn unmount_under(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let base = dir.to_string_lossy().into_owned();
+    if base.is_empty() {
+        return;
+    }
+    for point in info.lines().filter_map(|l| l.split(' ').nth(4)) {
+        if point.starts_with(&base) {
+            let _ = Command::new("umount").args(["-l", point]).status();
+        }
+    }
 }

@@ -482,3 +482,46 @@ spec:
         }));
     }
 }
+
+/// `k8rs controller-manager` runs the same controllers as their own process against a
+/// server started with `--disable controllers`: nothing creates pods until it runs.
+#[test]
+fn controller_manager_runs_as_its_own_process() {
+    let server = k8rs_e2e::TestServer::start_with_args(&["--disable", "controllers"]);
+    let k = server.with_version(k8rs_e2e::KubectlVersion::V1_33);
+    k.ok([
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "--replicas=2",
+    ]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        live_pods(&k, "app=web").is_empty(),
+        "no controller runs in the server"
+    );
+
+    let manager = server.spawn_k8rs(&["controller-manager"]);
+    eventually(
+        Duration::from_secs(30),
+        "2 pods from the controller manager",
+        || {
+            let pods = live_pods(&k, "app=web");
+            (pods.len() == 2).then_some(()).ok_or_else(|| {
+                format!(
+                    "{} pods; controller-manager log:\n{}",
+                    pods.len(),
+                    manager.log()
+                )
+            })
+        },
+    );
+    // The namespace controller, too: a deleted namespace goes away.
+    k.ok(["create", "namespace", "scratch"]);
+    k.ok(["delete", "namespace", "scratch", "--wait=false"]);
+    eventually(Duration::from_secs(30), "the namespace gone", || {
+        let out = k.cmd(["get", "namespace", "scratch"]).output();
+        (!out.status.success()).then_some(())
+    });
+}

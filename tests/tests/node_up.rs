@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use k8rs_e2e::{node, KubectlVersion, TestServer};
+use k8rs_e2e::node::{self, wait_phase, RemoveSandboxesOnFailure};
+use k8rs_e2e::{KubectlVersion, TestServer};
 use k8rs_kubelet::cri::CriRuntime;
 use k8rs_kubelet::runtime::Runtime;
 
@@ -134,50 +135,4 @@ fn up_runs_busybox_resumes_after_a_restart_and_cleans_up() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(veths, 0, "veths left on {bridge}");
-}
-
-/// Containers outlive `k8rs up` by design; when an assertion fails mid-test, stop and
-/// remove the test's sandboxes through CRI so nothing keeps running after it.
-struct RemoveSandboxesOnFailure(std::path::PathBuf);
-
-impl Drop for RemoveSandboxesOnFailure {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let Ok(rt) = tokio::runtime::Runtime::new() else {
-            return;
-        };
-        rt.block_on(async {
-            let Ok(cri) = CriRuntime::connect(&self.0) else {
-                return;
-            };
-            for sandbox in cri.list_pod_sandboxes().await.unwrap_or_default() {
-                let _ = cri.stop_pod_sandbox(&sandbox.id).await;
-                let _ = cri.remove_pod_sandbox(&sandbox.id).await;
-            }
-        });
-    }
-}
-
-fn wait_phase(server: &TestServer, pod: &str, phase: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let out = server.kubectl(
-            KubectlVersion::V1_33,
-            ["get", "pod", pod, "-o=jsonpath={.status.phase}"],
-        );
-        if String::from_utf8_lossy(&out.stdout) == phase {
-            return;
-        }
-        if Instant::now() >= deadline {
-            let describe = server.kubectl(KubectlVersion::V1_33, ["get", "pod", pod, "-o", "yaml"]);
-            panic!(
-                "pod {pod} not {phase} after {timeout:?}:\n{}\n--- server log ---\n{}",
-                String::from_utf8_lossy(&describe.stdout),
-                server.log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

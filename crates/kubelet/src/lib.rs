@@ -12,13 +12,16 @@ extern crate tonic14 as tonic;
 
 pub mod containerd;
 pub mod cri;
+pub mod eviction;
 pub mod hollow;
 pub mod node;
 pub mod pod;
 pub mod runtime;
 pub mod server;
+pub mod static_pods;
 pub mod stats;
 pub mod streaming;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +32,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use tokio::sync::watch;
 
 pub use node::{NodeConfig, NodeContext, Timings};
-use pod::worker::PodUpdate;
+use pod::worker::{PodSource, PodUpdate};
 
 /// The version the kubelet reports in `nodeInfo.kubeletVersion`.
 pub const KUBELET_VERSION: &str = "v1.33.0-k8rs";
@@ -39,6 +42,8 @@ pub struct NodeAgent {
     ctx: Arc<NodeContext>,
     workers: Mutex<HashMap<String, (u64, watch::Sender<PodUpdate>)>>,
     stats: stats::StatsProvider,
+    /// The static pod source, when the node has a manifest directory.
+    static_pods: Option<Arc<static_pods::StaticPodSource>>,
 }
 
 impl NodeAgent {
@@ -62,21 +67,41 @@ impl NodeAgent {
 
 static WORKER_GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// Hands a pod change to its node's worker, starting one for a new pod.
-fn dispatch(agent: &Arc<NodeAgent>, change: &Change<Pod>) {
+/// Hands a pod change to its node's worker, starting one for a new pod. Mirror pods
+/// only wake the static pod source: their static pods run from the manifest files.
+fn dispatch_change(agent: &Arc<NodeAgent>, change: &Change<Pod>) {
     let pod = change.object().clone();
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    if static_pods::is_mirror_pod(&pod) {
+        if let Some(source) = &agent.static_pods {
+            source.mirror_changed.notify_one();
+        }
+        return;
+    }
     let deleted = matches!(change, Change::Deleted(_));
+    dispatch(agent, pod, deleted, PodSource::Api);
+}
+
+/// Hands the latest version of a pod to its worker, starting one for a new pod.
+fn dispatch(agent: &Arc<NodeAgent>, pod: Arc<Pod>, deleted: bool, source: PodSource) {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
     let mut workers = agent.workers.lock().unwrap();
     if let Some((_, tx)) = workers.get(&uid) {
-        let _ = tx.send(PodUpdate { pod, deleted });
+        let _ = tx.send(PodUpdate {
+            pod,
+            deleted,
+            source,
+        });
         return;
     }
     if deleted {
         return;
     }
     let generation = WORKER_GENERATION.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = watch::channel(PodUpdate { pod, deleted });
+    let (tx, rx) = watch::channel(PodUpdate {
+        pod,
+        deleted,
+        source,
+    });
     workers.insert(uid.clone(), (generation, tx));
     let agent = agent.clone();
     tokio::spawn(async move {
@@ -117,6 +142,25 @@ pub fn start_nodes(
     let registration = Arc::new(tokio::sync::Semaphore::new(32));
     let mut agents = HashMap::new();
     for (config, runtime) in nodes {
+        let volumes = config.root_dir.clone().map(|root| {
+            let manager = volume::VolumeManager::new(
+                root,
+                &config.name,
+                if config.allocatable.is_empty() {
+                    config.capacity.clone()
+                } else {
+                    config.allocatable.clone()
+                },
+                &informers,
+            );
+            tokio::spawn(volume_housekeeping(
+                manager.clone(),
+                pods.clone(),
+                runtime.clone(),
+                config.name.clone(),
+            ));
+            manager
+        });
         let ctx = Arc::new(NodeContext {
             name: config.name.clone(),
             host_ip: config.address.clone(),
@@ -126,12 +170,62 @@ pub fn start_nodes(
             probe_network: config.probe_network,
             resync: timings.pod_resync,
             node_changed: tokio::sync::Notify::new(),
+            volumes,
+            memory_capacity: config
+                .capacity
+                .get("memory")
+                .and_then(|q| k8rs_api::quantity::Quantity::parse(q).ok())
+                .map(|q| q.value())
+                .unwrap_or(0),
+            events: k8rs_client::EventRecorder::new(client.clone(), "kubelet")
+                .with_host(config.name.clone()),
+            pressure: Default::default(),
         });
+        let static_source = config
+            .pod_manifest_path
+            .clone()
+            .map(|dir| Arc::new(static_pods::StaticPodSource::new(dir, &config.name)));
         let agent = Arc::new(NodeAgent {
             ctx: ctx.clone(),
             workers: Mutex::new(HashMap::new()),
             stats: Default::default(),
+            static_pods: static_source.clone(),
         });
+        if config.probe_network {
+            // Real runtimes: containers exit on their own, so relist them (PLEG).
+            // Hollow containers only change when the worker acts.
+            let pleg_agent = agent.clone();
+            tokio::spawn(pod::pleg::run(
+                ctx.runtime.clone(),
+                pod::pleg::RELIST_PERIOD,
+                move |uid| {
+                    if let Some((_, tx)) = pleg_agent.workers.lock().unwrap().get(uid) {
+                        tx.send_modify(|_| {});
+                    }
+                },
+            ));
+        }
+        if let Some(eviction) = config.eviction.clone() {
+            let allocatable = if config.allocatable.is_empty() {
+                &config.capacity
+            } else {
+                &config.allocatable
+            };
+            let memory = allocatable
+                .get("memory")
+                .and_then(|m| k8rs_api::quantity::Quantity::parse(m).ok())
+                .map(|q| q.value());
+            tokio::spawn(eviction::run(ctx.clone(), eviction, memory, pods.clone()));
+        }
+        if let Some(source) = static_source {
+            let target = agent.clone();
+            tokio::spawn(static_pods::run(
+                source,
+                client.clone(),
+                pods.clone(),
+                move |pod, deleted, source| dispatch(&target, pod, deleted, source),
+            ));
+        }
         agents.insert(config.name.clone(), agent);
         let key = ObjectKey::cluster(config.name.clone());
         let node_informer = node_informer.clone();
@@ -173,13 +267,42 @@ pub fn start_nodes(
             .and_then(|s| s.node_name.as_deref())
             .unwrap_or("");
         if let Some(agent) = by_name.get(node) {
-            dispatch(agent, change);
+            dispatch_change(agent, change);
         }
     });
     Nodes {
         agents,
         _pods: pods,
         _nodes: node_informer,
+    }
+}
+
+/// Upstream's `cleanupOrphanedPodDirs` every two minutes: removes the volume directories
+/// of pods neither bound to the node nor known to the runtime (deleted while the kubelet
+/// was down).
+async fn volume_housekeeping(
+    manager: Arc<volume::VolumeManager>,
+    pods: k8rs_client::Informer<Pod>,
+    runtime: Arc<dyn runtime::Runtime>,
+    node: String,
+) {
+    pods.wait_synced().await;
+    loop {
+        let Ok(sandboxes) = runtime.list_pod_sandboxes().await else {
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            continue;
+        };
+        let mut active: std::collections::HashSet<String> =
+            sandboxes.into_iter().map(|s| s.identity.uid).collect();
+        active.extend(
+            pods.filter(|p| {
+                p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str())
+            })
+            .iter()
+            .filter_map(|p| p.metadata.uid.clone()),
+        );
+        manager.clean_up_orphans(&active).await;
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
     }
 }
 

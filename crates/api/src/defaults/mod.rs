@@ -93,6 +93,12 @@ pub fn decode_and_default(info: &ResourceInfo, obj: Value) -> Result<Value, Stri
     }
 }
 
+/// Upstream's Pod defaulting on a typed pod: the kubelet applies it to static pods read
+/// from manifest files, which never pass through the API server's decoder.
+pub fn default_pod(pod: &mut api::core::v1::Pod) {
+    core::pod(pod);
+}
+
 /// Kinds without defaulting functions still go through decoding (unknown fields dropped).
 fn nothing<T>(_: &mut T) {}
 

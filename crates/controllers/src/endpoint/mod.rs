@@ -44,15 +44,7 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
     let services = ctx.informers.get::<Service>();
     let pods = ctx.informers.get::<Pod>();
     let endpoints = ctx.informers.get::<Endpoints>();
-    let q = queue.clone();
-    services.add_handler(move |change| q.add(ObjectKey::of(change.object().as_ref())));
-    let q = queue.clone();
-    let services_for_pods = services.clone();
-    pods.add_handler(move |change| {
-        for key in pod_services(&services_for_pods, change) {
-            q.add(key);
-        }
-    });
+    enqueue_services_on_changes(&queue, &services, &pods);
     let q = queue.clone();
     endpoints.add_handler(move |change| {
         if let Change::Deleted(ep) = change {
@@ -69,11 +61,27 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
     run_workers(controller, queue, WORKERS)
 }
 
-/// The Services a pod change concerns: those selecting the pod before or after.
-pub(crate) fn pod_services(
+/// Queues a Service's key when it changes and when a pod it selects (before or after
+/// the change) changes: the wiring both the Endpoints and the EndpointSlice controllers
+/// share (upstream's `onServiceUpdate` and `addPod`/`updatePod`/`deletePod`).
+pub(crate) fn enqueue_services_on_changes(
+    queue: &WorkQueue<ObjectKey>,
     services: &Informer<Service>,
-    change: &Change<Pod>,
-) -> BTreeSet<ObjectKey> {
+    pods: &Informer<Pod>,
+) {
+    let q = queue.clone();
+    services.add_handler(move |change| q.add(ObjectKey::of(change.object().as_ref())));
+    let q = queue.clone();
+    let services_for_pods = services.clone();
+    pods.add_handler(move |change| {
+        for key in pod_services(&services_for_pods, change) {
+            q.add(key);
+        }
+    });
+}
+
+/// The Services a pod change concerns: those selecting the pod before or after.
+fn pod_services(services: &Informer<Service>, change: &Change<Pod>) -> BTreeSet<ObjectKey> {
     let (old, new) = match change {
         Change::Applied { old, new } => (old.clone(), new.clone()),
         Change::Deleted(pod) => (None, pod.clone()),

@@ -54,15 +54,7 @@ pub fn start(ctx: &Context) -> tokio::task::JoinHandle<()> {
     let pods = ctx.informers.get::<Pod>();
     let nodes = ctx.informers.get::<Node>();
     let slices = ctx.informers.get::<EndpointSlice>();
-    let q = queue.clone();
-    services.add_handler(move |change| q.add(ObjectKey::of(change.object().as_ref())));
-    let q = queue.clone();
-    let services_for_pods = services.clone();
-    pods.add_handler(move |change| {
-        for key in crate::endpoint::pod_services(&services_for_pods, change) {
-            q.add(key);
-        }
-    });
+    crate::endpoint::enqueue_services_on_changes(&queue, &services, &pods);
     let q = queue.clone();
     slices.add_handler(move |change| {
         let slice = change.object();

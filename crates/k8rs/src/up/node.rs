@@ -46,10 +46,7 @@ pub fn config(
     capacity.insert("pods".to_string(), MAX_PODS.to_string());
     NodeConfig {
         name: name.to_string(),
-        labels: BTreeMap::from([(
-            "node-role.kubernetes.io/control-plane".to_string(),
-            "true".to_string(),
-        )]),
+        labels: BTreeMap::new(),
         allocatable: capacity.clone(),
         capacity,
         address: address.to_string(),
@@ -59,6 +56,13 @@ pub fn config(
         os_image: os_image().unwrap_or_else(|| "Linux".into()),
         machine_id: read_trimmed("/etc/machine-id").unwrap_or_else(|| format!("{:032x}", 0)),
         pod_cidr,
+        root_dir: Some(data_dir.join("agent/kubelet")),
+        pod_manifest_path: Some(data_dir.join("agent/pod-manifests")),
+        // nodefs: where the kubelet's data lives; imagefs: containerd's root.
+        eviction: Some(k8rs_kubelet::eviction::EvictionConfig::new(
+            data_dir,
+            &data_dir.join("agent/containerd"),
+        )),
     }
 }
 

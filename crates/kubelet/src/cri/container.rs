@@ -113,6 +113,28 @@ impl CriRuntime {
         Ok(container_status(status, sandbox_id))
     }
 
+    /// Ids, pod uids and states from one `ListContainers` (no per-container status).
+    pub(super) async fn list_states(&self) -> Result<Vec<(String, String, ContainerState)>> {
+        let listed = self
+            .runtime_client()
+            .list_containers(request(pb::ListContainersRequest { filter: None }))
+            .await
+            .map_err(error)?
+            .into_inner()
+            .containers;
+        Ok(listed
+            .into_iter()
+            .map(|c| {
+                let uid = c
+                    .labels
+                    .get("io.kubernetes.pod.uid")
+                    .cloned()
+                    .unwrap_or_default();
+                (c.id, uid, state(c.state))
+            })
+            .collect())
+    }
+
     /// Full statuses (exit codes, times, reasons) of every container, or of one sandbox's.
     pub(super) async fn list(&self, sandbox_id: Option<&str>) -> Result<Vec<ContainerStatus>> {
         let listed = self

@@ -238,6 +238,12 @@ impl Runtime for CriRuntime {
         self.list(sandbox_id).await
     }
 
+    async fn list_container_states(
+        &self,
+    ) -> Result<Vec<(String, String, crate::runtime::ContainerState)>> {
+        self.list_states().await
+    }
+
     async fn exec_sync(
         &self,
         container_id: &str,

@@ -18,6 +18,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
+use crate::eviction::NodePressure;
 use crate::pod::status::time;
 use crate::runtime::Runtime;
 
@@ -75,6 +76,13 @@ pub struct NodeConfig {
     /// Upstream's `--pod-cidr`: registered as the node's `spec.podCIDR` (node IPAM then
     /// keeps it); `None` lets node IPAM assign one.
     pub pod_cidr: Option<String>,
+    /// Upstream's `--root-dir`: pod volumes live under `<root>/pods/<uid>/volumes`.
+    /// `None` (hollow nodes) runs no volume manager and writes no files.
+    pub root_dir: Option<std::path::PathBuf>,
+    /// Upstream's `--pod-manifest-path`: a directory of static pod manifests.
+    pub pod_manifest_path: Option<std::path::PathBuf>,
+    /// The eviction manager's configuration; `None` runs none (hollow nodes).
+    pub eviction: Option<crate::eviction::EvictionConfig>,
 }
 
 impl NodeConfig {
@@ -102,6 +110,9 @@ impl NodeConfig {
             os_image: "k8rs hollow node".into(),
             machine_id: format!("{:032x}", fnv(name)),
             pod_cidr: None,
+            root_dir: None,
+            pod_manifest_path: None,
+            eviction: None,
         }
     }
 }
@@ -129,8 +140,17 @@ pub struct NodeContext {
     pub probe_network: bool,
     /// Pod resync period.
     pub resync: Duration,
-    /// Woken when the Node object changes (pod CIDR assigned).
+    /// Woken when the Node object changes (pod CIDR assigned) or the node's pressure
+    /// conditions do.
     pub node_changed: Notify,
+    /// Pod volumes and the objects env vars read; `None` on hollow nodes.
+    pub volumes: Option<Arc<crate::volume::VolumeManager>>,
+    /// The node's memory capacity in bytes (Burstable containers' OOM score adjustment).
+    pub memory_capacity: i64,
+    /// The kubelet's events (`source.component: kubelet`, `source.host`: the node).
+    pub events: k8rs_client::EventRecorder,
+    /// The pressure conditions the eviction manager observed.
+    pub pressure: std::sync::Mutex<crate::eviction::NodePressure>,
 }
 
 /// Sends a JSON patch (`application/json-patch+json`) to `path`.
@@ -192,6 +212,7 @@ pub fn desired_status(
     config: &NodeConfig,
     runtime_version: &str,
     old: Option<&NodeStatus>,
+    pressure: NodePressure,
     now: SystemTime,
 ) -> NodeStatus {
     let mut status = old.cloned().unwrap_or_default();
@@ -230,25 +251,53 @@ pub fn desired_status(
         system_uuid: config.machine_id.clone(),
         ..Default::default()
     });
+    // Upstream `nodestatus.MemoryPressureCondition` and its disk and PID siblings.
     let ours = [
-        condition(
-            "MemoryPressure",
-            false,
-            "KubeletHasSufficientMemory",
-            "kubelet has sufficient memory available",
-        ),
-        condition(
-            "DiskPressure",
-            false,
-            "KubeletHasNoDiskPressure",
-            "kubelet has no disk pressure",
-        ),
-        condition(
-            "PIDPressure",
-            false,
-            "KubeletHasSufficientPID",
-            "kubelet has sufficient PID available",
-        ),
+        if pressure.memory {
+            condition(
+                "MemoryPressure",
+                true,
+                "KubeletHasInsufficientMemory",
+                "kubelet has insufficient memory available",
+            )
+        } else {
+            condition(
+                "MemoryPressure",
+                false,
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            )
+        },
+        if pressure.disk {
+            condition(
+                "DiskPressure",
+                true,
+                "KubeletHasDiskPressure",
+                "kubelet has disk pressure",
+            )
+        } else {
+            condition(
+                "DiskPressure",
+                false,
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+            )
+        },
+        if pressure.pid {
+            condition(
+                "PIDPressure",
+                true,
+                "KubeletHasInsufficientPID",
+                "kubelet has insufficient PID available",
+            )
+        } else {
+            condition(
+                "PIDPressure",
+                false,
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            )
+        },
         condition(
             "Ready",
             true,
@@ -343,7 +392,8 @@ pub async fn run_node(
             }
         }
         let old = node.as_ref().and_then(|n| n.status.as_ref());
-        let mut want = desired_status(&config, &runtime_version, old, SystemTime::now());
+        let pressure = *ctx.pressure.lock().unwrap();
+        let mut want = desired_status(&config, &runtime_version, old, pressure, SystemTime::now());
         let due = last_report.is_none_or(|t| t.elapsed() >= timings.status_report);
         if node.is_some() && (due || old.is_none_or(|old| differs(old, &want))) {
             let now = time(SystemTime::now());
@@ -405,6 +455,7 @@ async fn register(
             config,
             runtime_version,
             None,
+            NodePressure::default(),
             SystemTime::now(),
         )),
     };
@@ -429,7 +480,7 @@ mod tests {
     fn node_status_keeps_transition_times_and_foreign_conditions() {
         let config = NodeConfig::hollow("h1", "10.0.0.1");
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let first = desired_status(&config, "hollow://0.1.0", None, t0);
+        let first = desired_status(&config, "hollow://0.1.0", None, NodePressure::default(), t0);
         let kinds: Vec<_> = first
             .conditions
             .iter()
@@ -457,7 +508,13 @@ mod tests {
             ..Default::default()
         });
         let later = t0 + Duration::from_secs(100);
-        let next = desired_status(&config, "hollow://0.1.0", Some(&seen), later);
+        let next = desired_status(
+            &config,
+            "hollow://0.1.0",
+            Some(&seen),
+            NodePressure::default(),
+            later,
+        );
         assert!(differs(&seen, &next));
         let ready = next
             .conditions
@@ -473,12 +530,51 @@ mod tests {
             .flatten()
             .any(|c| c.type_ == "NetworkUnavailable"));
         // Unchanged: nothing to post.
-        let again = desired_status(&config, "hollow://0.1.0", Some(&first), later);
+        let again = desired_status(
+            &config,
+            "hollow://0.1.0",
+            Some(&first),
+            NodePressure::default(),
+            later,
+        );
         assert!(!differs(&first, &again));
         assert_eq!(
             again.conditions.unwrap()[3].last_transition_time,
             Some(time(t0))
         );
+    }
+
+    #[test]
+    fn pressure_sets_upstreams_conditions() {
+        let config = NodeConfig::hollow("h1", "10.0.0.1");
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let pressure = NodePressure {
+            memory: true,
+            disk: false,
+            pid: true,
+        };
+        let status = desired_status(&config, "x://1", None, pressure, t0);
+        let get = |kind: &str| {
+            status
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == kind)
+                .cloned()
+                .unwrap()
+        };
+        let memory = get("MemoryPressure");
+        assert_eq!(memory.status, "True");
+        assert_eq!(
+            memory.reason.as_deref(),
+            Some("KubeletHasInsufficientMemory")
+        );
+        assert_eq!(get("DiskPressure").status, "False");
+        assert_eq!(
+            get("PIDPressure").reason.as_deref(),
+            Some("KubeletHasInsufficientPID")
+        );
+        assert_eq!(get("Ready").status, "True");
     }
 
     #[test]

@@ -31,6 +31,17 @@ impl Backoff {
         (now.duration_since(finished).unwrap_or_default() < *delay).then_some(*delay)
     }
 
+    /// The current back-off and when it was last armed, if `now` is still within it
+    /// (`IsInBackOffSinceUpdate`, used for image pulls).
+    pub fn in_backoff_since_update(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Option<(Duration, SystemTime)> {
+        let (delay, last) = self.entries.get(key)?;
+        (now.duration_since(*last).unwrap_or_default() < *delay).then_some((*delay, *last))
+    }
+
     /// Records a restart of a container that finished at `finished`, as `Next`: the first
     /// restart (or one after a long healthy run) is immediate and arms 10 s; each later one
     /// doubles the wait up to 5 min.

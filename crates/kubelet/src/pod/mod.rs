@@ -2,6 +2,14 @@
 
 pub mod actions;
 pub mod config;
+pub mod env;
+pub mod expansion;
+pub mod fieldpath;
+pub mod generate;
+pub mod images;
+pub mod mounts;
+pub mod pleg;
 pub mod prober;
+pub mod resources;
 pub mod status;
 pub mod worker;

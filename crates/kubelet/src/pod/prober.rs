@@ -93,6 +93,9 @@ pub struct ContainerProbes {
     workers: Vec<ProbeWorker>,
     has_startup: bool,
     has_readiness: bool,
+    /// Failed runs since the last [`take_failures`](ContainerProbes::take_failures), as
+    /// upstream's `Unhealthy` event messages.
+    failures: Vec<String>,
 }
 
 impl ContainerProbes {
@@ -113,6 +116,7 @@ impl ContainerProbes {
             has_startup: container.startup_probe.is_some(),
             has_readiness: container.readiness_probe.is_some(),
             workers,
+            failures: Vec::new(),
         }
     }
 
@@ -149,6 +153,11 @@ impl ContainerProbes {
         None
     }
 
+    /// The failed runs' messages since the last call (`Liveness probe failed: …`).
+    pub fn take_failures(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.failures)
+    }
+
     /// Runs the probes that are due; returns when the next one is.
     pub async fn run_due(&mut self, target: &ProbeTarget<'_>, now: Instant) -> Option<Instant> {
         let started = self.started();
@@ -161,8 +170,16 @@ impl ContainerProbes {
             if !active || w.next_at > now {
                 continue;
             }
-            let ok = run_probe(&w.probe, target).await;
-            w.record(ok);
+            let result = run_probe(&w.probe, target).await;
+            w.record(result.is_ok());
+            if let Err(output) = result {
+                let kind = match w.kind {
+                    ProbeKind::Liveness => "Liveness",
+                    ProbeKind::Readiness => "Readiness",
+                    ProbeKind::Startup => "Startup",
+                };
+                self.failures.push(format!("{kind} probe failed: {output}"));
+            }
             w.next_at = now + w.period();
         }
         let started = self.started();
@@ -189,37 +206,52 @@ fn port_number(port: &IntOrString, container: Option<&Container>) -> Option<u16>
     }
 }
 
-/// One probe run: success or failure (a timeout is a failure).
-async fn run_probe(probe: &Probe, target: &ProbeTarget<'_>) -> bool {
+/// One probe run: `Ok`, or `Err(output)` with what upstream's prober reports in the
+/// `Unhealthy` event (a timeout is a failure).
+async fn run_probe(probe: &Probe, target: &ProbeTarget<'_>) -> Result<(), String> {
     let timeout = Duration::from_secs(probe.timeout_seconds.unwrap_or(1).max(1) as u64);
     if let Some(exec) = &probe.exec {
         let cmd = exec.command.clone().unwrap_or_default();
-        return matches!(
-            target.runtime.exec_sync(target.container_id, &cmd, timeout).await,
-            Ok(r) if r.exit_code == 0
-        );
+        return match target
+            .runtime
+            .exec_sync(target.container_id, &cmd, timeout)
+            .await
+        {
+            Ok(r) if r.exit_code == 0 => Ok(()),
+            Ok(r) => {
+                let mut output = r.stdout;
+                output.extend_from_slice(&r.stderr);
+                Err(String::from_utf8_lossy(&output).into_owned())
+            }
+            Err(e) => Err(e.to_string()),
+        };
     }
     if !target.network {
         // Hollow nodes: there is no process listening; network probes are simulated.
-        return true;
+        return Ok(());
     }
     if target.pod_ip.is_empty() {
-        return false;
+        return Err("the pod has no IP address yet".into());
     }
+    let connect = |host: String, port: u16| async move {
+        tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| format!("dial tcp {host}:{port}: connect: {}", io_reason(&e)))
+    };
     let attempt = async {
         if let Some(tcp) = &probe.tcp_socket {
-            let port = port_number(&tcp.port, target.container)?;
+            let port = port_number(&tcp.port, target.container)
+                .ok_or_else(|| format!("invalid port {:?}", tcp.port))?;
             let host = tcp
                 .host
                 .clone()
                 .unwrap_or_else(|| target.pod_ip.to_string());
-            tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .ok()?;
-            return Some(true);
+            connect(host, port).await?;
+            return Ok(());
         }
         if let Some(http) = &probe.http_get {
-            let port = port_number(&http.port, target.container)?;
+            let port = port_number(&http.port, target.container)
+                .ok_or_else(|| format!("invalid port {:?}", http.port))?;
             let host = http
                 .host
                 .clone()
@@ -228,14 +260,13 @@ async fn run_probe(probe: &Probe, target: &ProbeTarget<'_>) -> bool {
             if http.scheme.as_deref() == Some("HTTPS") {
                 // Upstream skips certificate checks for HTTPS probes; without a TLS
                 // client here, a completed TCP handshake is the signal.
-                tokio::net::TcpStream::connect((host.as_str(), port))
-                    .await
-                    .ok()?;
-                return Some(true);
+                connect(host, port).await?;
+                return Ok(());
             }
-            let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
+            let url = format!("http://{host}:{port}{path}");
+            let mut stream = connect(host.clone(), port)
                 .await
-                .ok()?;
+                .map_err(|e| format!("Get \"{url}\": {e}"))?;
             let mut request = format!(
                 "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n"
             );
@@ -243,25 +274,45 @@ async fn run_probe(probe: &Probe, target: &ProbeTarget<'_>) -> bool {
                 request.push_str(&format!("{}: {}\r\n", h.name, h.value));
             }
             request.push_str("\r\n");
-            stream.write_all(request.as_bytes()).await.ok()?;
+            let io = |e: std::io::Error| format!("Get \"{url}\": {e}");
+            stream.write_all(request.as_bytes()).await.map_err(io)?;
             let mut head = [0u8; 64];
-            let n = stream.read(&mut head).await.ok()?;
+            let n = stream.read(&mut head).await.map_err(io)?;
             let line = String::from_utf8_lossy(&head[..n]);
-            let code: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
-            return Some((200..400).contains(&code));
+            let code: u16 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("Get \"{url}\": malformed HTTP response"))?;
+            if (200..400).contains(&code) {
+                return Ok(());
+            }
+            return Err(format!("HTTP probe failed with statuscode: {code}"));
         }
         if let Some(grpc) = &probe.grpc {
             // The gRPC health protocol needs an HTTP/2 client; a connection that opens is
             // taken as serving (documented limitation).
-            let port = u16::try_from(grpc.port).ok()?;
-            tokio::net::TcpStream::connect((target.pod_ip, port))
-                .await
-                .ok()?;
-            return Some(true);
+            let port = u16::try_from(grpc.port).map_err(|e| e.to_string())?;
+            connect(target.pod_ip.to_string(), port).await?;
+            return Ok(());
         }
-        None
+        Err("no probe handler".to_string())
     };
-    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(true)))
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("probe timed out after {}s", timeout.as_secs())),
+    }
+}
+
+/// The errno text Go prints (`connection refused`), without Rust's `(os error N)`.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -357,33 +408,33 @@ mod tests {
             container: None,
         };
         let probe = |json| serde_json::from_value::<Probe>(json).unwrap();
-        assert!(
+        assert!(run_probe(
+            &probe(serde_json::json!({"tcpSocket": {"port": port}})),
+            &target
+        )
+        .await
+        .is_ok());
+        assert!(run_probe(
+            &probe(serde_json::json!({"httpGet": {"port": port, "path": "/ok"}})),
+            &target
+        )
+        .await
+        .is_ok());
+        assert_eq!(
             run_probe(
-                &probe(serde_json::json!({"tcpSocket": {"port": port}})),
-                &target
-            )
-            .await
-        );
-        assert!(
-            run_probe(
-                &probe(serde_json::json!({"httpGet": {"port": port, "path": "/ok"}})),
-                &target
-            )
-            .await
-        );
-        assert!(
-            !run_probe(
                 &probe(serde_json::json!({"httpGet": {"port": port, "path": "/bad"}})),
                 &target
             )
-            .await
+            .await,
+            Err("HTTP probe failed with statuscode: 500".to_string())
         );
-        assert!(
-            !run_probe(
+        assert_eq!(
+            run_probe(
                 &probe(serde_json::json!({"tcpSocket": {"port": 1}})),
                 &target
             )
-            .await
+            .await,
+            Err("dial tcp 127.0.0.1:1: connect: connection refused".to_string())
         );
     }
 }

@@ -34,6 +34,9 @@ pub struct StatusInputs<'a> {
     pub started: &'a HashSet<String>,
     /// Containers in crash-loop back-off: name → message.
     pub backoff: &'a HashMap<String, String>,
+    /// Containers whose last start failed: name → (reason, message), such as
+    /// `ErrImagePull`, `ImagePullBackOff`, `ErrImageNeverPull`, `CreateContainerError`.
+    pub waiting: &'a HashMap<String, (String, String)>,
     /// The node's address.
     pub host_ip: &'a str,
     /// `containerd`, `hollow`: the scheme of container ids.
@@ -104,8 +107,12 @@ fn container_status(
         started: Some(false),
         ..Default::default()
     };
+    let failed_start = inputs.waiting.get(&c.name);
     let Some(st) = latest else {
-        status.state = Some(waiting(default_waiting, None));
+        status.state = Some(match failed_start {
+            Some((reason, message)) => waiting(reason, Some(message.clone())),
+            None => waiting(default_waiting, None),
+        });
         return status;
     };
     status.image_id = st.image_ref.clone();
@@ -129,7 +136,14 @@ fn container_status(
             status.started = Some(inputs.started.contains(&c.name));
         }
         ContainerState::Exited => {
-            if let Some(message) = inputs.backoff.get(&c.name) {
+            if let Some((reason, message)) = failed_start {
+                // Its restart failed (an image pull, say): waiting, the exit as last state.
+                status.state = Some(waiting(reason, Some(message.clone())));
+                status.last_state = Some(ApiState {
+                    terminated: Some(terminated(st, inputs.runtime_name)),
+                    ..Default::default()
+                });
+            } else if let Some(message) = inputs.backoff.get(&c.name) {
                 // Waiting to restart: the exit becomes the last state.
                 status.state = Some(waiting("CrashLoopBackOff", Some(message.clone())));
                 status.last_state = Some(ApiState {
@@ -144,7 +158,10 @@ fn container_status(
             }
         }
         ContainerState::Created | ContainerState::Unknown => {
-            status.state = Some(waiting("ContainerCreating", None));
+            status.state = Some(match failed_start {
+                Some((reason, message)) => waiting(reason, Some(message.clone())),
+                None => waiting("ContainerCreating", None),
+            });
         }
     }
     status
@@ -496,6 +513,7 @@ mod tests {
             ready: &ready,
             started: &ready,
             backoff: &backoff,
+            waiting: &HashMap::new(),
             host_ip: "127.0.0.1",
             runtime_name: "hollow",
             terminal,
@@ -597,6 +615,42 @@ mod tests {
             cond(&s, "ContainersReady"),
             ("False".into(), "ContainersNotReady".into())
         );
+    }
+
+    #[test]
+    fn config_errors_wait_in_create_container_config_error() {
+        let p = pod(serde_json::json!({"containers": [{"name": "a", "image": "busybox"}]}));
+        let errors: HashMap<String, (String, String)> = [(
+            "a".to_string(),
+            (
+                "CreateContainerConfigError".to_string(),
+                "configmap \"x\" not found".to_string(),
+            ),
+        )]
+        .into();
+        let none = HashSet::new();
+        for (r, phase) in [
+            (rt(None, 0), "Pending"),
+            // A restart that cannot be configured: Running, as for a crash loop.
+            (rt(Some(ContainerState::Exited), 1), "Running"),
+        ] {
+            let inputs = StatusInputs {
+                runtime: &r,
+                ready: &none,
+                started: &none,
+                backoff: &HashMap::new(),
+                waiting: &errors,
+                host_ip: "127.0.0.1",
+                runtime_name: "hollow",
+                terminal: false,
+                now: SystemTime::now(),
+            };
+            let s = serde_json::to_value(compute_pod_status(&p, &inputs)).unwrap();
+            let waiting = &s["containerStatuses"][0]["state"]["waiting"];
+            assert_eq!(waiting["reason"], "CreateContainerConfigError");
+            assert_eq!(waiting["message"], "configmap \"x\" not found");
+            assert_eq!(s["phase"], phase);
+        }
     }
 
     #[test]

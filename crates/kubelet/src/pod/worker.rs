@@ -8,14 +8,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8rs_client::EventType;
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, Preconditions};
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::actions::{backoff_key, compute_pod_actions, Backoff, PodActions, RuntimePod};
 use super::config::{container_config, sandbox_config};
+use super::images::ImageManager;
 use super::prober::{ContainerProbes, ProbeTarget};
+use super::resources::container_resources;
 use super::status::{compute_pod_status, StatusInputs};
 use crate::node::NodeContext;
 use crate::runtime::{ContainerState, SandboxState};
@@ -27,6 +30,22 @@ pub struct PodUpdate {
     pub pod: Arc<Pod>,
     /// The object is gone from the API (force-deleted or already removed).
     pub deleted: bool,
+    /// Where the pod comes from, and so where its status goes.
+    pub source: PodSource,
+}
+
+/// Where a worker's pod comes from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum PodSource {
+    /// The API server: status is written to the pod itself, which is deleted at the end.
+    #[default]
+    Api,
+    /// A manifest file (a static pod): status goes to its mirror pod, when there is one
+    /// (`mirror_uid`); the pod passed carries the mirror's status and resourceVersion.
+    Static {
+        /// The uid of the current mirror pod.
+        mirror_uid: Option<String>,
+    },
 }
 
 /// How soon to look again while something is about to change (a container starting, a
@@ -44,9 +63,21 @@ struct Worker {
     sandbox_attempt: u32,
     /// The pod ran to completion: nothing is started again.
     finished: bool,
+    /// Image pulls and their back-off.
+    images: ImageManager,
+    /// Containers whose last start failed: name → (waiting reason, message), e.g.
+    /// `ErrImagePull` (upstream's reason cache).
+    waiting: HashMap<String, (String, String)>,
+    /// When a failed start should be looked at again (back-off ends, status changes).
+    retry_at: Option<Instant>,
     /// The status last written, and the pod resourceVersion seen when writing it.
     last_written: Option<(Value, Option<String>)>,
+    /// Where the pod comes from (the latest update's).
+    source: PodSource,
 }
+
+/// How long a container whose config failed waits before the next attempt.
+const CONFIG_RETRY: Duration = Duration::from_secs(2);
 
 /// Runs the worker of one pod until the pod is gone; `updates` carries new versions.
 pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>) {
@@ -63,12 +94,17 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
             Some("Succeeded" | "Failed")
         ),
         last_written: None,
+        images: ImageManager::default(),
+        waiting: HashMap::new(),
+        retry_at: None,
+        source: updates.borrow().source.clone(),
     };
     // A pod that had already finished before this worker started (a kubelet restart)
     // is never run again; its recorded status stands until it is deleted.
     let finished_before = worker.finished;
     loop {
         let update = updates.borrow_and_update().clone();
+        worker.source = update.source.clone();
         if update.deleted || update.pod.metadata.deletion_timestamp.is_some() {
             worker.terminate(&update.pod, update.deleted).await;
             return;
@@ -99,6 +135,25 @@ pub async fn run(node: Arc<NodeContext>, mut updates: watch::Receiver<PodUpdate>
             },
             _ = sleep => {}
         }
+    }
+}
+
+/// The event reference of a container: the pod, with the container's field path.
+fn container_reference(pod: &Pod, container: &str) -> ObjectReference {
+    let spec = pod.spec.as_ref();
+    let field = if spec.is_some_and(|s| s.containers.iter().any(|c| c.name == container)) {
+        "spec.containers"
+    } else if spec
+        .and_then(|s| s.init_containers.as_ref())
+        .is_some_and(|ics| ics.iter().any(|c| c.name == container))
+    {
+        "spec.initContainers"
+    } else {
+        "spec.ephemeralContainers"
+    };
+    ObjectReference {
+        field_path: Some(format!("{field}{{{container}}}")),
+        ..k8rs_client::events::object_reference(pod)
     }
 }
 
@@ -153,7 +208,8 @@ impl Worker {
             }
             Err(e) => return Err(e),
         };
-        let containers = runtime.list_containers(Some(&id)).await?;
+        let mut containers = runtime.list_containers(Some(&id)).await?;
+        super::mounts::read_termination_messages(&mut containers);
         Ok(RuntimePod::new(Some(sandbox), containers))
     }
 
@@ -171,6 +227,7 @@ impl Worker {
                 .is_some_and(|c| c.id == p.container_id && c.state == ContainerState::Running)
         });
         let mut next: Option<Instant> = None;
+        let mut unhealthy = Vec::new();
         for (name, c) in &rt.latest {
             if c.state != ContainerState::Running {
                 continue;
@@ -192,6 +249,15 @@ impl Worker {
             if let Some(at) = probes.run_due(&target, now).await {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
+            unhealthy.extend(
+                probes
+                    .take_failures()
+                    .into_iter()
+                    .map(|m| (name.clone(), m)),
+            );
+        }
+        for (name, message) in unhealthy {
+            self.record(pod, &name, EventType::Warning, "Unhealthy", message);
         }
         next
     }
@@ -202,9 +268,29 @@ impl Worker {
         let mut rt = self.observe().await?;
         let mut next_probe = self.probe(pod, &rt).await;
         let grace = termination_grace(pod);
+        self.retry_at = None;
 
+        // A pod the API already reports terminal (evicted by the eviction manager) is
+        // killed and never started again; upstream's status manager never moves a pod
+        // out of a terminal phase.
+        let api_phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .filter(|p| p == "Failed" || p == "Succeeded");
+        if api_phase.is_some() && !self.finished {
+            self.kill_containers(pod, &rt, Duration::ZERO, false).await;
+            if let Some(id) = &self.sandbox_id {
+                self.node.runtime.stop_pod_sandbox(id).await?;
+            }
+            self.finished = true;
+            rt = self.observe().await?;
+        }
+
+        // Upstream's WaitForAttachAndMount: nothing starts before the volumes are set up.
+        let volumes_ready = self.finished || self.mount_volumes(pod).await;
         let mut actions = PodActions::default();
-        if !self.finished {
+        if !self.finished && volumes_ready {
             let unhealthy: HashSet<String> = self
                 .probes
                 .iter()
@@ -223,6 +309,29 @@ impl Worker {
                 SystemTime::now(),
             );
             let acted = self.execute(pod, &rt, &actions, grace).await?;
+            // A container that runs again no longer reports its failed start.
+            self.waiting.retain(|name, _| {
+                rt.latest
+                    .get(name)
+                    .is_none_or(|c| c.state != ContainerState::Running)
+            });
+            for name in actions.backoff.keys() {
+                if self.waiting.contains_key(name) {
+                    continue;
+                }
+                self.record(
+                    pod,
+                    name,
+                    EventType::Warning,
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {name} in pod {}_{}({})",
+                        pod.metadata.name.as_deref().unwrap_or(""),
+                        pod.metadata.namespace.as_deref().unwrap_or(""),
+                        self.uid
+                    ),
+                );
+            }
             if actions.terminal {
                 self.finished = true;
             }
@@ -266,13 +375,14 @@ impl Worker {
                 )
             })
             .collect();
-        let status = compute_pod_status(
+        let mut status = compute_pod_status(
             pod,
             &StatusInputs {
                 runtime: &rt,
                 ready: &ready,
                 started: &started,
                 backoff: &backoff,
+                waiting: &self.waiting,
                 host_ip: &self.node.host_ip,
                 runtime_name: self
                     .node
@@ -284,6 +394,9 @@ impl Worker {
                 now: SystemTime::now(),
             },
         );
+        if api_phase.is_some() {
+            status.phase = api_phase;
+        }
         self.write_status(pod, serde_json::to_value(&status)?)
             .await?;
 
@@ -295,10 +408,15 @@ impl Worker {
         if let Some(at) = next_probe {
             soon(at);
         }
+        if let Some(at) = self.retry_at {
+            soon(at);
+        }
         for (_, until) in actions.backoff.values() {
             let left = until.duration_since(SystemTime::now()).unwrap_or_default();
             soon(Instant::now() + left);
         }
+        // Containers whose start failed are looked at again when `retry_at` says.
+        let blocked = !self.waiting.is_empty();
         let settling = rt
             .sandbox
             .as_ref()
@@ -307,8 +425,7 @@ impl Worker {
                 .latest
                 .values()
                 .any(|c| c.state == ContainerState::Created)
-            || rt.latest.len() < spec.containers.len()
-            || !actions.start.is_empty();
+            || (!blocked && (rt.latest.len() < spec.containers.len() || !actions.start.is_empty()));
         if settling {
             soon(Instant::now() + FAST_RESYNC);
         }
@@ -345,6 +462,25 @@ impl Worker {
         }
         for (id, name, _) in &actions.kill {
             tracing::debug!(pod = %pod_name(pod), container = %name, "container failed its liveness probe; restarting");
+            let kind = self
+                .probes
+                .get(name)
+                .and_then(|p| p.unhealthy())
+                .map(|m| {
+                    if m.contains("startup") {
+                        "startup"
+                    } else {
+                        "liveness"
+                    }
+                })
+                .unwrap_or("liveness");
+            self.record(
+                pod,
+                name,
+                EventType::Normal,
+                "Killing",
+                format!("Container {name} failed {kind} probe, will be restarted"),
+            );
             runtime
                 .stop_container(id, grace.max(MIN_KILL_GRACE))
                 .await?;
@@ -359,35 +495,153 @@ impl Worker {
             let Some(container) = find_container(pod, &start.name) else {
                 continue;
             };
+            // Regular init containers run one at a time, and a failed one stops the rest.
+            let one_at_a_time = start.init && !super::actions::is_sidecar(container);
             if let Some(finished) = start.replaces_finished {
                 self.backoff
                     .next(&backoff_key(&self.uid, &start.name), finished);
             }
-            // Keep the replaced container (for lastState), drop older ones.
-            if let Some(c) = rt.previous.get(&start.name) {
-                let _ = runtime.remove_container(&c.id).await;
+            match self
+                .start_container(pod, rt, &sandbox_id, &sandbox, container, start.attempt)
+                .await
+            {
+                Ok(()) => {
+                    self.waiting.remove(&start.name);
+                    acted = true;
+                }
+                Err((reason, message)) => {
+                    // Upstream's startContainer: the reason becomes the waiting state and
+                    // a `Failed` event says `Error: <reason>`.
+                    let event = if matches!(
+                        reason.as_str(),
+                        "CreateContainerError" | "RunContainerError" | "CreateContainerConfigError"
+                    ) {
+                        format!("Error: {message}")
+                    } else {
+                        format!("Error: {reason}")
+                    };
+                    self.record(pod, &start.name, EventType::Warning, "Failed", event);
+                    self.waiting.insert(start.name.clone(), (reason, message));
+                }
             }
-            let image = container.image.clone().unwrap_or_default();
-            if runtime.image_status(&image).await?.is_none() {
-                runtime.pull_image(&image).await?;
-            }
-            let config = container_config(pod, container, start.attempt);
-            let id = runtime
-                .create_container(&sandbox_id, &config, &sandbox)
-                .await?;
-            runtime.start_container(&id).await?;
-            acted = true;
-            if start.init && !super::actions::is_sidecar(container) {
-                // Regular init containers run one at a time.
+            if one_at_a_time {
                 break;
             }
         }
         Ok(acted)
     }
 
+    /// Sets up or refreshes the pod's volumes; false while one was never set up.
+    async fn mount_volumes(&self, pod: &Pod) -> bool {
+        let Some(volumes) = &self.node.volumes else {
+            return true;
+        };
+        match volumes.mount_pod(&Arc::new(pod.clone())).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(pod = %pod_name(pod), error = %e, "volumes not ready");
+                false
+            }
+        }
+    }
+
+    /// Environment, mounts and expansion for a container about to be created (upstream
+    /// `generateContainerConfig`); a failure is `CreateContainerConfigError`, tried again
+    /// after [`CONFIG_RETRY`].
+    fn generate_config(
+        &mut self,
+        pod: &Pod,
+        rt: &RuntimePod,
+        container: &Container,
+        sandbox: &crate::runtime::SandboxConfig,
+        config: &mut crate::runtime::ContainerConfig,
+    ) -> Result<(), (String, String)> {
+        let pod_ips = rt
+            .sandbox
+            .as_ref()
+            .map(|s| s.ips.clone())
+            .unwrap_or_default();
+        match super::generate::complete_container_config(
+            &self.node, pod, container, &pod_ips, sandbox, config,
+        ) {
+            Ok(warnings) => {
+                for w in warnings {
+                    self.record(
+                        pod,
+                        &container.name,
+                        EventType::Warning,
+                        "InvalidEnvironmentVariableNames",
+                        w,
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let at = Instant::now() + CONFIG_RETRY;
+                self.retry_at = Some(self.retry_at.map_or(at, |r| r.min(at)));
+                Err(("CreateContainerConfigError".to_string(), e))
+            }
+        }
+    }
+
+    /// Pulls the image as the policy says, then creates and starts one container; a
+    /// failure is the container's waiting (reason, message).
+    async fn start_container(
+        &mut self,
+        pod: &Pod,
+        rt: &RuntimePod,
+        sandbox_id: &str,
+        sandbox: &crate::runtime::SandboxConfig,
+        container: &Container,
+        attempt: u32,
+    ) -> Result<(), (String, String)> {
+        let runtime = self.node.runtime.clone();
+        let ensured = self
+            .images
+            .ensure_image_exists(runtime.as_ref(), &self.uid, container)
+            .await;
+        for e in ensured.events {
+            let kind = if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            self.record(pod, &container.name, kind, e.reason, e.message);
+        }
+        if let Some(at) = ensured.retry_at {
+            self.retry_at = Some(self.retry_at.map_or(at, |r| r.min(at)));
+        }
+        if let Err(e) = ensured.result {
+            return Err((e.reason().to_string(), e.message().to_string()));
+        }
+        // Keep the replaced container (for lastState), drop older ones.
+        if let Some(c) = rt.previous.get(&container.name) {
+            let _ = runtime.remove_container(&c.id).await;
+        }
+        let mut config = container_config(pod, container, attempt);
+        config.image = super::images::with_default_tag(&config.image);
+        config.resources = container_resources(pod, container, self.node.memory_capacity);
+        self.generate_config(pod, rt, container, sandbox, &mut config)?;
+        let id = runtime
+            .create_container(sandbox_id, &config, sandbox)
+            .await
+            .map_err(|e| ("CreateContainerError".to_string(), e.to_string()))?;
+        if let Err(e) = runtime.start_container(&id).await {
+            return Err(("RunContainerError".to_string(), e.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Records a kubelet event about one of the pod's containers (`involvedObject` with
+    /// upstream's `spec.containers{name}` field path).
+    fn record(&self, pod: &Pod, container: &str, kind: EventType, reason: &str, message: String) {
+        self.node
+            .events
+            .record_for(container_reference(pod, container), kind, reason, message);
+    }
+
     /// Stops the running containers: preStop hooks, then stop within the grace period.
     async fn kill_containers(&mut self, pod: &Pod, rt: &RuntimePod, grace: Duration, hooks: bool) {
-        let deadline = Instant::now() + grace;
         let runtime = self.node.runtime.clone();
         let kills = rt
             .latest
@@ -397,18 +651,24 @@ impl Worker {
                 let runtime = runtime.clone();
                 let pre_stop = find_container(pod, &c.name)
                     .and_then(|s| s.lifecycle.as_ref())
-                    .and_then(|l| l.pre_stop.as_ref())
-                    .and_then(|h| h.exec.as_ref())
-                    .and_then(|e| e.command.clone());
+                    .and_then(|l| l.pre_stop.clone());
                 let id = c.id.clone();
                 async move {
-                    if let (true, Some(cmd)) = (hooks, pre_stop) {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        let _ =
-                            tokio::time::timeout(left, runtime.exec_sync(&id, &cmd, left)).await;
+                    // Upstream's killContainer: the hook's whole seconds come off the
+                    // grace period, and the runtime gets at least 2 s to stop.
+                    let started = Instant::now();
+                    if let (true, Some(hook)) = (hooks, pre_stop) {
+                        if let Some(cmd) = hook.exec.and_then(|e| e.command) {
+                            let _ =
+                                tokio::time::timeout(grace, runtime.exec_sync(&id, &cmd, grace))
+                                    .await;
+                        } else if let Some(sleep) = hook.sleep {
+                            let pause = Duration::from_secs(sleep.seconds.max(0) as u64);
+                            tokio::time::sleep(pause.min(grace)).await;
+                        }
                     }
-                    let left = deadline
-                        .saturating_duration_since(Instant::now())
+                    let used = started.elapsed().as_secs();
+                    let left = Duration::from_secs(grace.as_secs().saturating_sub(used))
                         .max(MIN_KILL_GRACE);
                     let _ = runtime.stop_container(&id, left).await;
                 }
@@ -432,6 +692,9 @@ impl Worker {
             let _ = self.node.runtime.stop_pod_sandbox(&id).await;
             let _ = self.node.runtime.remove_pod_sandbox(&id).await;
         }
+        if let Some(volumes) = &self.node.volumes {
+            volumes.tear_down_pod(&self.uid).await;
+        }
         if gone {
             return;
         }
@@ -447,6 +710,7 @@ impl Worker {
                 ready: &HashSet::new(),
                 started: &HashSet::new(),
                 backoff: &HashMap::new(),
+                waiting: &HashMap::new(),
                 host_ip: &self.node.host_ip,
                 runtime_name: self
                     .node
@@ -501,8 +765,16 @@ impl Worker {
                 return Ok(());
             }
         }
+        let uid = match &self.source {
+            PodSource::Api => self.uid.clone(),
+            PodSource::Static {
+                mirror_uid: Some(uid),
+            } => uid.clone(),
+            // No mirror pod yet: nothing in the API to report to.
+            PodSource::Static { mirror_uid: None } => return Ok(()),
+        };
         let patch = serde_json::json!([
-            {"op": "test", "path": "/metadata/uid", "value": self.uid},
+            {"op": "test", "path": "/metadata/uid", "value": uid},
             {"op": "replace", "path": "/status", "value": status},
         ]);
         let path = format!(

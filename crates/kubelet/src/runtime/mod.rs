@@ -357,6 +357,23 @@ pub trait Runtime: Send + Sync + 'static {
     async fn container_status(&self, container_id: &str) -> Result<ContainerStatus>;
     /// Containers, optionally only those of one sandbox.
     async fn list_containers(&self, sandbox_id: Option<&str>) -> Result<Vec<ContainerStatus>>;
+    /// Every container's id, pod uid (its `io.kubernetes.pod.uid` label) and state: the
+    /// cheap relist of the pod lifecycle event generator ([`crate::pod::pleg`]).
+    async fn list_container_states(&self) -> Result<Vec<(String, String, ContainerState)>> {
+        Ok(self
+            .list_containers(None)
+            .await?
+            .into_iter()
+            .map(|c| {
+                let uid = c
+                    .labels
+                    .get("io.kubernetes.pod.uid")
+                    .cloned()
+                    .unwrap_or_default();
+                (c.id, uid, c.state)
+            })
+            .collect())
+    }
     /// Runs a command in a container and waits for it (exec probes, hooks).
     async fn exec_sync(
         &self,

@@ -80,7 +80,7 @@ impl PodSource for ApiPods {
         let params =
             kube::api::ListParams::default().fields(&format!("spec.nodeName={}", self.node));
         match api.list(&params).await {
-            Ok(list) => list.items,
+            Ok(list) => list.items.into_iter().map(static_pod_of).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "kubelet server: cannot list the node's pods");
                 Vec::new()
@@ -92,8 +92,24 @@ impl PodSource for ApiPods {
         let api: kube::Api<Pod> = kube::Api::namespaced(self.client.clone(), namespace);
         let pod = api.get_opt(name).await.ok()??;
         let on_node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(&self.node);
-        on_node.then_some(pod)
+        on_node.then_some(static_pod_of(pod))
     }
+}
+
+/// A mirror pod stands for its static pod, whose uid (the one the runtime knows the
+/// pod's sandbox, containers and logs by) is the mirror's `kubernetes.io/config.mirror`
+/// hash (upstream `podManager.GetPodByMirrorPod`).
+fn static_pod_of(mut pod: Pod) -> Pod {
+    let hash = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::static_pods::CONFIG_MIRROR))
+        .cloned();
+    if let Some(hash) = hash {
+        pod.metadata.uid = Some(hash);
+    }
+    pod
 }
 
 /// The serving certificate and the CA that client certificates must chain to, all PEM.
@@ -125,7 +141,7 @@ pub struct ServerConfig {
 /// State shared by the handlers.
 pub struct Kubelet {
     config: ServerConfig,
-    stats: stats::Sampler,
+    stats: crate::stats::StatsProvider,
 }
 
 /// Set on requests whose connection presented a CA-signed client certificate.
@@ -220,8 +236,10 @@ pub(crate) fn text_error(code: StatusCode, msg: impl Into<String>) -> Response {
 impl Kubelet {
     /// Shared state for [`router`].
     pub fn new(config: ServerConfig) -> Arc<Kubelet> {
-        let stats = stats::Sampler::new(config.runtime.clone());
-        Arc::new(Kubelet { config, stats })
+        Arc::new(Kubelet {
+            config,
+            stats: Default::default(),
+        })
     }
 }
 
@@ -235,7 +253,7 @@ pub async fn serve(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tls = tls_config(&config.tls)?;
     let kubelet = Kubelet::new(config);
-    let sampler = tokio::spawn(stats::Sampler::run(kubelet.clone()));
+    let sampler = tokio::spawn(stats::sample(kubelet.clone()));
     let app = router(kubelet);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
