@@ -397,6 +397,20 @@ impl TestServer {
     /// `hollow --nodes 10`); `--kubeconfig` with the admin kubeconfig is appended. The
     /// process is killed when the handle is dropped; its output goes to a log file.
     pub fn spawn_k8rs(&self, args: &[&str]) -> K8rsProcess {
+        let kubeconfig = self.kubeconfig();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--kubeconfig", kubeconfig.to_str().unwrap()]);
+        self.spawn_process(&all, false)
+    }
+
+    /// Starts `k8rs agent` (or another command with credentials of its own) with exactly
+    /// `args`. Dropping the handle stops it with SIGTERM, as a user would, so it stops
+    /// its containerd (SIGKILL would leave containerd running).
+    pub fn spawn_agent(&self, args: &[&str]) -> K8rsProcess {
+        self.spawn_process(args, true)
+    }
+
+    fn spawn_process(&self, args: &[&str], graceful: bool) -> K8rsProcess {
         static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log_path = self
@@ -407,8 +421,6 @@ impl TestServer {
         let log_for_stdout = log.try_clone().expect("cannot clone the process log");
         let child = Command::new(k8rs_binary())
             .args(args)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
             .stdin(Stdio::null())
             .stdout(log_for_stdout)
             .stderr(log)
@@ -418,6 +430,7 @@ impl TestServer {
             child,
             description: format!("k8rs {}", args.join(" ")),
             log_path,
+            graceful,
         }
     }
 
@@ -490,6 +503,8 @@ impl Drop for TestServer {
             if let Some(bridge) = self.cni_bridge() {
                 let _ = Command::new("ip").args(["link", "delete", bridge]).output();
             }
+            // Memory-backed volumes (secrets, projected tokens) of pods left running.
+            node::unmount_under(self.data_dir());
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -509,6 +524,8 @@ pub struct K8rsProcess {
     child: Child,
     description: String,
     log_path: PathBuf,
+    /// Stopped with SIGTERM (then SIGKILL after 30 s) when dropped.
+    graceful: bool,
 }
 
 impl K8rsProcess {
@@ -527,11 +544,32 @@ impl K8rsProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Stops it with SIGTERM and waits (SIGKILL after 30 s).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { kill(self.child.id() as i32, 15) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait for the killed process");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for K8rsProcess {
     fn drop(&mut self) {
-        self.kill();
+        if self.graceful {
+            self.stop();
+        } else {
+            self.kill();
+        }
         if std::thread::panicking() {
             eprintln!(
                 "--- {} log ---\n{}--- end of log ---",

@@ -184,3 +184,20 @@ pub fn wait_phase(
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Lazily unmounts everything mounted under `dir` (the kubelet's tmpfs volumes of pods a
+/// test left behind), so a removed data dir leaves no mount on the host.
+pub fn unmount_under(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let base = dir.to_string_lossy().into_owned();
+    if base.is_empty() {
+        return;
+    }
+    for point in info.lines().filter_map(|l| l.split(' ').nth(4)) {
+        if point.starts_with(&base) {
+            let _ = Command::new("umount").args(["-l", point]).status();
+        }
+    }
+}

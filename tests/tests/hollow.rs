@@ -261,10 +261,9 @@ fn hollow_nodes_register_run_pods_and_honour_grace_periods() {
 
 #[test]
 fn dead_hollow_nodes_become_unknown_get_tainted_and_pods_are_evicted() {
-    // Longer than the 10 s Lease renewal (with slack for a loaded machine): the live zone
-    // must never look dead, or the whole cluster would count as disrupted and no NoExecute
-    // taint would be placed (upstream's "master disruption mode").
-    let server = TestServer::start_with_env(&[], &[("K8RS_NODE_MONITOR_GRACE_PERIOD", "16s")]);
+    // Upstream's timings: node-monitor-grace-period 50 s, node-monitor-period 5 s, the
+    // kubelet renewing its Lease every 10 s.
+    let server = TestServer::start();
     // Two zones: zone a stays up, so losing zone b is not a cluster-wide outage (which
     // would stop all evictions, as upstream's "master disruption mode").
     let _alive = server.spawn_k8rs(&[
@@ -304,14 +303,16 @@ fn dead_hollow_nodes_become_unknown_get_tainted_and_pods_are_evicted() {
 
     let killed = Instant::now();
     doomed.kill();
+    let mut unknown_after = Vec::new();
     for node in ["b-0", "b-1"] {
-        let status = wait_until(Duration::from_secs(60), "node NotReady", || {
+        let status = wait_until(Duration::from_secs(90), "node NotReady", || {
             let n = json(&k, &["get", "node", node, "-o", "json"]);
             match condition(&n, "Ready") {
                 Some(c) if c["status"] == "Unknown" => Ok(n),
                 other => Err(format!("{other:?}")),
             }
         });
+        unknown_after.push(killed.elapsed());
         for kind in ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"] {
             let c = condition(&status, kind).unwrap();
             assert_eq!(c["status"], "Unknown", "{kind}");
@@ -322,7 +323,14 @@ fn dead_hollow_nodes_become_unknown_get_tainted_and_pods_are_evicted() {
             );
         }
     }
-    assert!(killed.elapsed() < Duration::from_secs(60));
+    // The last renewal was at most 10 s before the kill; the controller notices 50 s after
+    // it saw that renewal, at its next 5 s tick (plus slack for a loaded debug build).
+    // (The second node may only be looked at once the first is seen.)
+    assert!(
+        unknown_after[0] >= Duration::from_secs(39) && unknown_after[1] < Duration::from_secs(70),
+        "Unknown {unknown_after:?} after the kill; upstream: 40-55 s"
+    );
+    eprintln!("nodes Unknown {unknown_after:?} after their hollow process was killed");
     let table = k.ok(["get", "nodes", "b-0", "b-1"]);
     assert_eq!(table.matches("NotReady").count(), 2, "{table}");
 
@@ -383,4 +391,98 @@ fn dead_hollow_nodes_become_unknown_get_tainted_and_pods_are_evicted() {
         "involvedObject.name=short",
     ]);
     assert!(events.contains("TaintManagerEviction"), "{events}");
+}
+
+/// The issue's scale acceptance: 100 hollow nodes, a 1,000-replica Deployment fully
+/// Running, spread evenly. Upstream's default scoring (PodTopologySpread's system default
+/// constraint on `kubernetes.io/hostname`, weight 2, plus LeastAllocated) sends each pod
+/// to a node with the fewest replicas while all 100 nodes are scored (below 100 nodes
+/// percentageOfNodesToScore keeps them all), so no node may hold more than one pod more
+/// than another.
+#[test]
+fn a_thousand_replicas_on_a_hundred_hollow_nodes_run_spread_evenly() {
+    const NODES: usize = 100;
+    const REPLICAS: usize = 1000;
+    // Without leader election: under this burst the debug-build API server on a shared
+    // CI box answers a Lease renewal in 5-10 s, near the 10 s renew deadline, and a
+    // component that loses its lease exits (as upstream's do; upstream shields lease
+    // requests with API Priority and Fairness, which k8rs's API server lacks so far).
+    let server = TestServer::start_with_args(&["--leader-elect=false"]);
+    let _hollow = server.spawn_k8rs(&["hollow", "--nodes", "100", "--prefix", "scale-"]);
+    let k = server.with_version(KubectlVersion::V1_33);
+    let started = Instant::now();
+    wait_until(Duration::from_secs(90), "100 hollow nodes Ready", || {
+        let out = k.ok([
+            "get",
+            "nodes",
+            "--no-headers",
+            "-o",
+            "custom-columns=R:.status.conditions[?(@.type==\"Ready\")].status,T:.spec.taints",
+        ]);
+        let ready = out
+            .lines()
+            .filter(|l| l.starts_with("True") && l.trim_end().ends_with("<none>"))
+            .count();
+        if ready == NODES {
+            Ok(())
+        } else {
+            Err(format!("{ready}/{NODES} Ready and untainted"))
+        }
+    });
+    let nodes_ready = started.elapsed();
+
+    k.ok_stdin(
+        ["apply", "-f", "-"],
+        r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"big"},
+            "spec":{"replicas":1000,"selector":{"matchLabels":{"app":"big"}},
+              "template":{"metadata":{"labels":{"app":"big"}},
+                "spec":{"containers":[{"name":"c","image":"nginx:1.27",
+                  "resources":{"requests":{"cpu":"10m","memory":"16Mi"}}}]}}}}"#,
+    );
+    let created = Instant::now();
+    wait_until(Duration::from_secs(200), "1,000 replicas available", || {
+        let status = k.ok([
+            "get",
+            "deployment",
+            "big",
+            "-o",
+            "jsonpath={.status.availableReplicas}/{.status.updatedReplicas}",
+        ]);
+        if status == format!("{REPLICAS}/{REPLICAS}") {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    });
+    let available = created.elapsed();
+
+    let out = k.ok([
+        "get",
+        "pods",
+        "-l",
+        "app=big",
+        "--no-headers",
+        "-o",
+        "custom-columns=N:.spec.nodeName,P:.status.phase",
+    ]);
+    let mut per_node = std::collections::BTreeMap::<String, usize>::new();
+    let mut running = 0;
+    for line in out.lines() {
+        let mut cols = line.split_whitespace();
+        let (node, phase) = (cols.next().unwrap(), cols.next().unwrap());
+        *per_node.entry(node.to_string()).or_default() += 1;
+        running += usize::from(phase == "Running");
+    }
+    assert_eq!(running, REPLICAS, "{out}");
+    assert_eq!(per_node.len(), NODES, "every node got pods: {per_node:?}");
+    let (min, max) = (
+        *per_node.values().min().unwrap(),
+        *per_node.values().max().unwrap(),
+    );
+    assert!(max - min <= 1, "uneven spread {min}..{max}: {per_node:?}");
+    eprintln!(
+        "100 nodes Ready after {:.1} s; 1,000 replicas available {:.1} s after the Deployment; {min}..{max} pods per node",
+        nodes_ready.as_secs_f64(),
+        available.as_secs_f64()
+    );
 }

@@ -441,6 +441,9 @@ fn scheduler_name_selects_the_scheduler() {
             .arg(k.server().kubeconfig())
             .arg("--config")
             .arg(&config)
+            // A second scheduler beside the default one elects nothing (upstream's
+            // multiple-schedulers setup: `leaderElect: false`, or its own lease).
+            .arg("--leader-elect=false")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -455,4 +458,120 @@ fn scheduler_name_selects_the_scheduler() {
         let _ = scheduler.wait();
         assert_eq!(node, "n1");
     });
+}
+
+/// Upstream's Lease-based leader election: of two `k8rs scheduler` processes only the
+/// one holding `kube-system/kube-scheduler` schedules; once it is killed the other takes
+/// the lease when it has gone unrenewed for the lease duration (15 s, judged from when
+/// the standby saw it last change, then at its next retry: 2 s plus up to 120% jitter)
+/// and schedules the pods the dead one left.
+#[test]
+fn two_schedulers_one_leader_and_a_takeover() {
+    let server = k8rs_e2e::TestServer::start_with_args(&["--disable", "scheduler"]);
+    let k = server.with_version(KubectlVersion::V1_33);
+    fake_node(&k, "n1", "4", "8Gi", &[], "[]");
+    let mut first = server.spawn_k8rs(&["scheduler"]);
+    let mut second = server.spawn_k8rs(&["scheduler"]);
+    let lease = |k: &Kubectl<'_>| -> serde_json::Value {
+        serde_json::from_str(&k.ok([
+            "get",
+            "lease",
+            "kube-scheduler",
+            "-n",
+            "kube-system",
+            "-o",
+            "json",
+        ]))
+        .unwrap()
+    };
+    wait_until(
+        &k,
+        &["get", "leases", "-n", "kube-system", "-o", "name"],
+        WAIT,
+        |o| o.contains("lease.coordination.k8s.io/kube-scheduler"),
+    );
+    let acquired = |p: &k8rs_e2e::K8rsProcess| p.log().contains("successfully acquired lease");
+    k8rs_e2e::wait_until(WAIT, "a leader", || {
+        if acquired(&first) || acquired(&second) {
+            Ok(())
+        } else {
+            Err(format!("{}\n{}", first.log(), second.log()))
+        }
+    });
+    assert!(
+        !(acquired(&first) && acquired(&second)),
+        "both lead:\n{}\n{}",
+        first.log(),
+        second.log()
+    );
+    let (leader, standby) = if acquired(&first) {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    let held = lease(&k);
+    let spec = &held["spec"];
+    let holder = spec["holderIdentity"].as_str().unwrap().to_string();
+    let host = hostname();
+    assert!(
+        holder.starts_with(&format!("{host}_")) && holder.len() == host.len() + 1 + 36,
+        "holderIdentity <hostname>_<uuid>: {holder}"
+    );
+    assert_eq!(spec["leaseDurationSeconds"], 15);
+    assert_eq!(spec["leaseTransitions"], 0);
+    for field in ["acquireTime", "renewTime"] {
+        let t = spec[field].as_str().unwrap();
+        // MicroTime: RFC 3339 with microseconds.
+        assert!(
+            t.len() == 27 && t.ends_with('Z') && t.as_bytes()[19] == b'.',
+            "{field}: {t}"
+        );
+    }
+    // Renewed every 2 s by the leader.
+    let renewed = spec["renewTime"].clone();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_ne!(lease(&k)["spec"]["renewTime"], renewed, "lease renewed");
+
+    apply(&k, &pod("p1", "{app: le}", "100m", ""));
+    assert_eq!(node_of(&k, "p1"), "n1");
+    assert!(
+        !standby.log().contains("scheduler started"),
+        "the standby must not run the scheduler:\n{}",
+        standby.log()
+    );
+
+    leader.kill();
+    let killed = std::time::Instant::now();
+    apply(&k, &pod("p2", "{app: le}", "100m", ""));
+    k8rs_e2e::wait_until(Duration::from_secs(60), "the standby takes over", || {
+        let l = lease(&k);
+        if l["spec"]["holderIdentity"] != holder.as_str() {
+            Ok(())
+        } else {
+            Err(l["spec"].to_string())
+        }
+    });
+    let took = killed.elapsed();
+    let new = lease(&k);
+    assert_eq!(new["spec"]["leaseTransitions"], 1, "{new}");
+    assert!(acquired(standby), "{}", standby.log());
+    assert_eq!(node_of(&k, "p2"), "n1");
+    // Not before the dead leader's last renewal (at most a retry period before the kill)
+    // had gone unseen for the lease duration; not much later than that plus one
+    // jittered retry.
+    assert!(
+        took >= Duration::from_secs(11) && took <= Duration::from_secs(30),
+        "took over {took:?} after the kill"
+    );
+    eprintln!(
+        "standby took over {:.1} s after the leader was killed",
+        took.as_secs_f64()
+    );
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
 }

@@ -3,15 +3,20 @@
 //! scheduler_perf does: fake nodes are created through the API, then pods, and the
 //! figure is pods / (time from the first pod create until the last pod is bound).
 //!
-//! Workloads (each on a fresh server):
+//! Workloads (each on a fresh server), as upstream's
+//! `test/integration/scheduler_perf/config/performance-config.yaml`:
 //! - `basic` (SchedulingBasic): plain pods with CPU and memory requests;
 //! - `spread` (TopologySpreading): pods with a `DoNotSchedule` zone spread constraint
-//!   (`maxSkew: 5`) over nodes in three zones;
-//! - `preemption` (PreemptionBasic): nodes filled with low-priority pods, then
+//!   (`maxSkew: 5`, selector `color=blue`) over nodes in three zones;
+//! - `preferred-spread` (PreferredTopologySpreading): the same constraint with
+//!   `ScheduleAnyway`;
+//! - `preemption` (PreemptionBasic): nodes filled with 4 low-priority pods each, then
 //!   high-priority pods that must each preempt to fit.
 //!
-//! Usage: `scheduler-bench [--k8rs PATH] [--nodes 1000] [--pods 10000]
-//!                         [--workload basic,spread,preemption]`
+//! `--init-pods N` first schedules N plain pods (upstream's `initPods`), unmeasured.
+//!
+//! Usage: `scheduler-bench [--k8rs PATH] [--nodes 1000] [--pods 10000] [--init-pods 0]
+//!                         [--workload basic,spread,preferred-spread,preemption]`
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -38,6 +43,7 @@ const ZONES: usize = 3;
 enum Workload {
     Basic,
     Spread,
+    PreferredSpread,
     Preemption,
 }
 
@@ -56,8 +62,11 @@ struct Args {
     /// Pods to schedule (measured).
     #[arg(long, default_value_t = 10000)]
     pods: usize,
+    /// Plain pods scheduled before the measured ones (upstream's `initPods`).
+    #[arg(long, default_value_t = 0)]
+    init_pods: usize,
     /// Workloads to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Workload::Basic, Workload::Spread, Workload::Preemption])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Workload::Basic, Workload::Spread, Workload::PreferredSpread, Workload::Preemption])]
     workload: Vec<Workload>,
     /// Seconds to wait for all pods to be bound before giving up.
     #[arg(long, default_value_t = 600)]
@@ -151,6 +160,18 @@ async fn run_workload(
         );
     }
 
+    if args.init_pods > 0 && workload != Workload::Preemption {
+        let t = Instant::now();
+        let waiter = tokio::spawn(wait_bound(client.clone(), "init", args.init_pods, timeout));
+        create_pods(&client, args.init_pods, "init", init_pod).await?;
+        waiter.await??;
+        println!(
+            "{workload:?}: {} init pods bound in {:.1} s",
+            args.init_pods,
+            t.elapsed().as_secs_f64()
+        );
+    }
+
     let measured = match workload {
         Workload::Preemption => args.pods.min(args.nodes),
         _ => args.pods,
@@ -160,6 +181,9 @@ async fn run_workload(
     match workload {
         Workload::Basic => create_pods(&client, measured, "measure", basic_pod).await?,
         Workload::Spread => create_pods(&client, measured, "measure", spread_pod).await?,
+        Workload::PreferredSpread => {
+            create_pods(&client, measured, "measure", preferred_spread_pod).await?
+        }
         Workload::Preemption => create_pods(&client, measured, "measure", high_pod).await?,
     }
     let created = t.elapsed();
@@ -168,11 +192,18 @@ async fn run_workload(
     let rate = measured as f64 / total.as_secs_f64();
     let target = match workload {
         Workload::Basic => Some(1000.0),
-        Workload::Spread => Some(300.0),
+        Workload::Spread | Workload::PreferredSpread => Some(300.0),
         Workload::Preemption => None,
     };
+    // Upstream's CI alert thresholds (scheduler_perf, 5,000 nodes; PreemptionBasic 500).
+    let upstream = match workload {
+        Workload::Basic => 270,
+        Workload::Spread => 85,
+        Workload::PreferredSpread => 125,
+        Workload::Preemption => 18,
+    };
     println!(
-        "{workload:?}: {measured} pods created in {:.1} s, all bound after {:.1} s: {:.0} pods/s{}",
+        "{workload:?}: {measured} pods created in {:.1} s, all bound after {:.1} s: {:.0} pods/s (upstream threshold {upstream}){}",
         created.as_secs_f64(),
         total.as_secs_f64(),
         rate,
@@ -252,19 +283,43 @@ fn pod_with(name: String, group: &str, cpu: &str, memory: &str, extra: serde_jso
     .expect("a valid pod")
 }
 
+fn init_pod(i: usize) -> Pod {
+    pod_with(format!("init-{i}"), "init", "100m", "500Mi", json!({}))
+}
+
 fn basic_pod(i: usize) -> Pod {
     pod_with(format!("basic-{i}"), "measure", "100m", "500Mi", json!({}))
 }
 
 fn spread_pod(i: usize) -> Pod {
-    pod_with(
+    with_color(pod_with(
         format!("spread-{i}"),
         "measure",
         "100m",
         "500Mi",
         json!({"topologySpreadConstraints": [{"maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone",
-            "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "bench"}}}]}),
-    )
+            "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"color": "blue"}}}]}),
+    ))
+}
+
+fn preferred_spread_pod(i: usize) -> Pod {
+    with_color(pod_with(
+        format!("preferred-{i}"),
+        "measure",
+        "100m",
+        "500Mi",
+        json!({"topologySpreadConstraints": [{"maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"color": "blue"}}}]}),
+    ))
+}
+
+/// Upstream's spreading pods carry `color: blue`, which their constraint selects.
+fn with_color(mut pod: Pod) -> Pod {
+    pod.metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert("color".into(), "blue".into());
+    pod
 }
 
 fn low_pod(i: usize) -> Pod {
@@ -295,7 +350,7 @@ async fn create_pods(
 ) -> Result<(), BoxError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
     debug_assert!(
-        group == "fill" || group == "measure",
+        ["fill", "init", "measure"].contains(&group),
         "pods are labelled by group in make"
     );
     futures::stream::iter((0..count).map(make))

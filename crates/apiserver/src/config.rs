@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub disabled: BTreeSet<Component>,
     /// Extra host names or IP addresses for the serving certificate (`--tls-san`).
     pub tls_sans: Vec<String>,
+    /// Whether the embedded controller manager and scheduler run only while they hold
+    /// their Lease in `kube-system` (`--leader-elect`, default true as upstream).
+    pub leader_elect: bool,
 }
 
 impl ServerConfig {
@@ -68,6 +71,7 @@ impl ServerConfig {
             store: StoreKind::Sqlite,
             disabled: BTreeSet::new(),
             tls_sans: Vec::new(),
+            leader_elect: true,
         }
     }
 

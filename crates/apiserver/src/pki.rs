@@ -333,6 +333,34 @@ pub fn kubelet_tls(data_dir: &Path, node_name: &str, ips: &[IpAddr]) -> anyhow::
     })
 }
 
+/// A kubelet's client kubeconfig for `server_url`, with a certificate from the cluster CA
+/// under `DATA/pki/` for user `system:node:<node>` in group `system:nodes` (upstream's
+/// node identity, as `kubeadm init phase kubeconfig kubelet` writes it).
+pub fn node_kubeconfig(
+    data_dir: &Path,
+    node_name: &str,
+    server_url: &str,
+) -> anyhow::Result<String> {
+    let paths = PkiPaths::new(data_dir);
+    if !paths.ca_cert().exists() {
+        bail!(
+            "{} does not exist yet; start the API server first (it creates the cluster CA)",
+            paths.ca_cert().display()
+        );
+    }
+    let (ca_pem, ca_issuer) = load_or_create_ca(&paths)?;
+    let user = format!("system:node:{node_name}");
+    let issued = issue_client(&ca_issuer, &user, &["system:nodes"])?;
+    Ok(kubeconfig_yaml(
+        "k8rs",
+        server_url,
+        &ca_pem,
+        &user,
+        &issued.cert_pem,
+        &issued.key_pem,
+    ))
+}
+
 /// A kubeconfig with one cluster, one user and one context named `name`.
 fn kubeconfig_yaml(
     name: &str,

@@ -63,7 +63,7 @@ impl std::fmt::Debug for CachedObject {
 #[derive(serde::Deserialize)]
 struct MetaHead<'a> {
     #[serde(borrow, default)]
-    labels: Option<Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>>,
+    labels: Option<BTreeMap<std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>>>,
     #[serde(rename = "resourceVersion", default)]
     resource_version: Option<serde::de::IgnoredAny>,
 }
@@ -596,6 +596,14 @@ mod tests {
             decode_with_rv(&bytes, 42).unwrap(),
             "{stored}"
         );
+        if stored.get("metadata").is_some_and(Value::is_object) {
+            // Spliced, not re-serialised: the RV leads the metadata.
+            let text = String::from_utf8_lossy(cached.json());
+            assert!(
+                text.contains(r#""metadata":{"resourceVersion":"42""#),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -633,6 +641,13 @@ mod tests {
     fn decode_keeps_labels_for_selectors() {
         let stored = json!({"metadata": {"name": "a", "labels": {"app": "web", "tier": "front"}}});
         let cached = CachedObject::decode(&serde_json::to_vec(&stored).unwrap(), 3).unwrap();
+        // The fast path (splice, not a re-serialised tree) put the RV first.
+        assert!(
+            cached
+                .json()
+                .starts_with(br#"{"metadata":{"resourceVersion":"3","name":"a""#),
+            "{cached:?}"
+        );
         assert_eq!(cached.label("app"), Some("web"));
         assert_eq!(cached.label("tier"), Some("front"));
         assert_eq!(cached.label("other"), None);

@@ -7,11 +7,13 @@
 //!   process, with change handlers (client-go's shared informers);
 //! - [`workqueue`]: a de-duplicating work queue with per-item exponential retry
 //!   (client-go's rate-limited queue);
-//! - [`events`]: an event recorder writing core/v1 Events with upstream's aggregation.
+//! - [`events`]: an event recorder writing core/v1 Events with upstream's aggregation;
+//! - [`leaderelection`]: Lease-based leader election (client-go's `leaderelection`).
 
 pub mod events;
 pub mod informer;
 pub mod kubeconfig;
+pub mod leaderelection;
 pub mod workqueue;
 
 pub use events::{EventRecorder, EventType};

@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Server(args) => server_cmd::run(args).await,
             cli::Command::Up(args) => up::run(args).await,
+            cli::Command::Agent(args) => up::agent::run(args).await,
+            cli::Command::NodeCredentials(args) => up::agent::node_credentials(args),
             cli::Command::Hollow(args) => hollow_cmd::run(args).await,
             cli::Command::Scheduler(args) => scheduler_cmd::run(args).await,
             cli::Command::ControllerManager(args) => controller_manager_cmd::run(args).await,

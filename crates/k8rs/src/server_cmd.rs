@@ -18,8 +18,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "starting k8rs server"
     );
     let embedded = config.clone();
+    let components = embedded::Stop::default();
+    let handle = components.handle();
+    // On a signal the embedded components stop first (handing back their leases) while
+    // the API server still serves.
+    let shutdown = async move {
+        shutdown.await;
+        components.stop().await;
+    };
     k8rs_apiserver::run_notifying(config, shutdown, move |kubeconfig| {
-        embedded::spawn(&embedded, kubeconfig)
+        embedded::spawn(&embedded, kubeconfig, handle)
     })
     .await
 }
@@ -46,6 +54,7 @@ fn config_from(args: ServerArgs) -> anyhow::Result<ServerConfig> {
     config.store = store;
     config.disabled = args.disable.into_iter().map(Component::from).collect();
     config.tls_sans = args.tls_san;
+    config.leader_elect = args.leader_elect;
     Ok(config)
 }
 

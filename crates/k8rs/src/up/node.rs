@@ -46,10 +46,7 @@ pub fn config(
     capacity.insert("pods".to_string(), MAX_PODS.to_string());
     NodeConfig {
         name: name.to_string(),
-        labels: BTreeMap::from([(
-            "node-role.kubernetes.io/control-plane".to_string(),
-            "true".to_string(),
-        )]),
+        labels: BTreeMap::new(),
         allocatable: capacity.clone(),
         capacity,
         address: address.to_string(),

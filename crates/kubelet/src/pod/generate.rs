@@ -25,9 +25,16 @@ pub fn complete_container_config(
     config: &mut ContainerConfig,
 ) -> Result<Vec<String>, String> {
     let volumes = node.volumes.as_deref();
+    let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+    let host_ips = vec![node.host_ip.clone()];
     let facts = PodRuntimeFacts {
-        pod_ips: pod_ips.to_vec(),
-        host_ips: vec![node.host_ip.clone()],
+        // Host-network pods have the node's addresses (the sandbox reports none).
+        pod_ips: if host_network && pod_ips.is_empty() {
+            host_ips.clone()
+        } else {
+            pod_ips.to_vec()
+        },
+        host_ips,
     };
     let no_allocatable = BTreeMap::new();
     let env = make_environment_variables(&EnvInputs {
@@ -47,16 +54,10 @@ pub fn complete_container_config(
     };
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let pod_dir = volumes.pod_dir(&uid);
-    let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
-    let hosts_ips = if host_network {
-        facts.host_ips.clone()
-    } else {
-        facts.pod_ips.clone()
-    };
-    let hosts = if hosts_ips.is_empty() {
+    let hosts = if facts.pod_ips.is_empty() {
         None
     } else {
-        Some(mounts::ensure_hosts_file(&pod_dir, pod, &hosts_ips)?)
+        Some(mounts::ensure_hosts_file(&pod_dir, pod, &facts.pod_ips)?)
     };
     config.mounts = mounts::make_mounts(
         container,

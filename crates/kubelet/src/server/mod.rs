@@ -141,7 +141,7 @@ pub struct ServerConfig {
 /// State shared by the handlers.
 pub struct Kubelet {
     config: ServerConfig,
-    stats: stats::Sampler,
+    stats: crate::stats::StatsProvider,
 }
 
 /// Set on requests whose connection presented a CA-signed client certificate.
@@ -236,8 +236,10 @@ pub(crate) fn text_error(code: StatusCode, msg: impl Into<String>) -> Response {
 impl Kubelet {
     /// Shared state for [`router`].
     pub fn new(config: ServerConfig) -> Arc<Kubelet> {
-        let stats = stats::Sampler::new(config.runtime.clone());
-        Arc::new(Kubelet { config, stats })
+        Arc::new(Kubelet {
+            config,
+            stats: Default::default(),
+        })
     }
 }
 
@@ -251,7 +253,7 @@ pub async fn serve(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tls = tls_config(&config.tls)?;
     let kubelet = Kubelet::new(config);
-    let sampler = tokio::spawn(stats::Sampler::run(kubelet.clone()));
+    let sampler = tokio::spawn(stats::sample(kubelet.clone()));
     let app = router(kubelet);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

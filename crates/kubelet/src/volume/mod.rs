@@ -222,6 +222,32 @@ impl VolumeManager {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let entry = self.entry(&uid);
         let _guard = entry.lock.lock().await;
+        self.set_up_locked(&uid, &entry, pod).await
+    }
+
+    /// Rewrites the volumes of a pod still on the node after an informer change; a pod
+    /// torn down meanwhile (its entry gone) is left alone, so nothing is recreated.
+    async fn refresh_pod(&self, uid: String, entry: Arc<PodEntry>) {
+        let _guard = entry.lock.lock().await;
+        let current = self
+            .pods
+            .lock()
+            .unwrap()
+            .get(&uid)
+            .is_some_and(|e| Arc::ptr_eq(e, &entry));
+        let pod = entry.state.lock().unwrap().pod.clone();
+        if let (true, Some(pod)) = (current, pod) {
+            let _ = self.set_up_locked(&uid, &entry, &pod).await;
+        }
+    }
+
+    /// [`mount_pod`](Self::mount_pod) with the pod's lock held.
+    async fn set_up_locked(
+        &self,
+        uid: &str,
+        entry: &PodEntry,
+        pod: &Arc<Pod>,
+    ) -> Result<(), String> {
         entry.state.lock().unwrap().pod = Some(pod.clone());
         let ctx = SetUpContext {
             pod,
@@ -229,7 +255,7 @@ impl VolumeManager {
             tokens: &self.tokens,
             allocatable: &self.allocatable,
         };
-        let pod_dir = self.pod_dir(&uid);
+        let pod_dir = self.pod_dir(uid);
         let mut unmounted = Vec::new();
         let volumes = pod
             .spec
@@ -240,7 +266,7 @@ impl VolumeManager {
             let Some(plugin) = self.plugins.iter().find(|p| p.can_support(volume)) else {
                 // Unsupported types (persistentVolumeClaim, csi, …) never mount.
                 unmounted.push(volume.name.clone());
-                self.failed(pod, &entry, &volume.name, format!(
+                self.failed(pod, entry, &volume.name, format!(
                     "MountVolume.SetUp failed for volume {:?} : volume type is not supported by this kubelet",
                     volume.name
                 ));
@@ -287,7 +313,7 @@ impl VolumeManager {
                     }
                     self.failed(
                         pod,
-                        &entry,
+                        entry,
                         &volume.name,
                         format!(
                             "MountVolume.SetUp failed for volume {:?} : {e}",
@@ -339,13 +365,15 @@ impl VolumeManager {
     ) {
         let namespace = meta.namespace.clone().unwrap_or_default();
         let name = meta.name.clone().unwrap_or_default();
-        let affected: Vec<Arc<Pod>> = self
+        let affected: Vec<(String, Arc<PodEntry>)> = self
             .pods
             .lock()
             .unwrap()
-            .values()
-            .filter_map(|e| e.state.lock().unwrap().pod.clone())
-            .filter(|pod| {
+            .iter()
+            .filter(|(_, e)| {
+                let Some(pod) = e.state.lock().unwrap().pod.clone() else {
+                    return false;
+                };
                 pod.metadata.namespace.as_deref() == Some(namespace.as_str())
                     && pod
                         .spec
@@ -359,12 +387,11 @@ impl VolumeManager {
                                 .any(|(k, n)| k == kind && n == name)
                         })
             })
+            .map(|(uid, e)| (uid.clone(), e.clone()))
             .collect();
-        for pod in affected {
+        for (uid, entry) in affected {
             let manager = self.clone();
-            tokio::spawn(async move {
-                let _ = manager.mount_pod(&pod).await;
-            });
+            tokio::spawn(async move { manager.refresh_pod(uid, entry).await });
         }
     }
 

@@ -1,13 +1,20 @@
 //! The kubelet's stats summary (`/stats/summary`, upstream `k8s.io/kubelet/pkg/apis/stats/v1alpha1`
-//! `Summary`), computed from the runtime's container stats. Served over HTTP later; the
+//! `Summary`), computed from the runtime's container stats: served over HTTP by
+//! `server/stats.rs` (with the node's own CPU and memory from `/proc`, [`host`]), read
+//! by hollow nodes ([`crate::NodeAgent::summary`]) and by the eviction manager; the
 //! metrics API and `kubectl top` read it.
+//!
+//! CPU rates come from the previous summary's reading of each container (and of the
+//! node); a first reading gives the average since the container started (or the boot).
+
+pub mod host;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::runtime::{Result, Runtime};
+use crate::runtime::{ContainerState, Result, Runtime, SandboxState};
 
 /// CPU usage (`CPUStats`).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -27,8 +34,23 @@ pub struct CpuStats {
 pub struct MemoryStats {
     /// RFC 3339 sample time.
     pub time: String,
+    /// Available memory (the node only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_bytes: Option<u64>,
+    /// Total usage (the node only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_bytes: Option<u64>,
     /// Working set.
     pub working_set_bytes: u64,
+    /// Resident set (the node only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+    /// Page faults (the node only; not counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_faults: Option<u64>,
+    /// Major page faults (the node only; not counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub major_page_faults: Option<u64>,
 }
 
 /// One container (`ContainerStats`).
@@ -37,6 +59,9 @@ pub struct MemoryStats {
 pub struct ContainerStats {
     /// Container name.
     pub name: String,
+    /// When it started (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
     /// CPU.
     pub cpu: CpuStats,
     /// Memory.
@@ -60,6 +85,9 @@ pub struct PodReference {
 pub struct PodStats {
     /// Which pod.
     pub pod_ref: PodReference,
+    /// When its sandbox was created (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
     /// Containers.
     pub containers: Vec<ContainerStats>,
     /// Sum over containers.
@@ -74,9 +102,15 @@ pub struct PodStats {
 pub struct NodeStats {
     /// Node name.
     pub node_name: String,
-    /// Sum over pods (hollow nodes have no system overhead).
+    /// System containers (none reported).
+    pub system_containers: Vec<serde_json::Value>,
+    /// Boot time (RFC 3339; real nodes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// The node's usage from `/proc` on real nodes; the sum over pods on hollow ones
+    /// (no system overhead).
     pub cpu: CpuStats,
-    /// Sum over pods.
+    /// As `cpu`.
     pub memory: MemoryStats,
 }
 
@@ -95,12 +129,64 @@ pub struct StatsProvider {
     previous: Mutex<HashMap<String, (u64, i64)>>,
 }
 
+/// The key node-level CPU readings are kept under.
+const NODE_KEY: &str = "";
+
+fn now_nanos() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
 fn rfc3339(nanos: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl StatsProvider {
-    /// The summary of everything `runtime` runs on node `node_name`.
+    /// The summary of a real node: pods from `runtime`, the node's CPU and memory from
+    /// `/proc` ([`host`]).
+    pub async fn summary_with_host(
+        &self,
+        node_name: &str,
+        runtime: &dyn Runtime,
+    ) -> Result<Summary> {
+        let mut summary = self.summary(node_name, runtime).await?;
+        let node = &mut summary.node;
+        let now = now_nanos();
+        node.start_time = host::boot_time()
+            .and_then(|boot| chrono::DateTime::from_timestamp(boot, 0))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        if let Some(cpu) = host::cpu_ns() {
+            let mut previous = self.previous.lock().unwrap();
+            let since = match previous.get(NODE_KEY) {
+                Some(&(cpu, at)) if now > at => Some((cpu, at)),
+                _ => host::boot_time().map(|b| (0, b * 1_000_000_000)),
+            };
+            let rate = since.map_or(0, |(prev, at)| {
+                (cpu.saturating_sub(prev) as u128 * 1_000_000_000 / (now - at).max(1) as u128)
+                    as u64
+            });
+            previous.insert(NODE_KEY.to_string(), (cpu, now));
+            node.cpu = CpuStats {
+                time: rfc3339(now),
+                usage_nano_cores: rate,
+                usage_core_nano_seconds: cpu,
+            };
+        }
+        if let Some(m) = host::memory() {
+            node.memory = MemoryStats {
+                time: rfc3339(now),
+                available_bytes: Some(m.available),
+                usage_bytes: Some(m.total - m.free),
+                working_set_bytes: m.total - m.available,
+                rss_bytes: Some(m.total - m.available),
+                page_faults: Some(0),
+                major_page_faults: Some(0),
+            };
+        }
+        Ok(summary)
+    }
+
+    /// The summary of everything `runtime` runs on node `node_name`: running containers
+    /// of ready sandboxes, the node as their sum.
     pub async fn summary(&self, node_name: &str, runtime: &dyn Runtime) -> Result<Summary> {
         let stats = runtime.container_stats().await?;
         let containers = runtime.list_containers(None).await?;
@@ -115,11 +201,20 @@ impl StatsProvider {
             ..Default::default()
         };
         let mut seen = HashMap::new();
+        if let Some(node) = previous.get(NODE_KEY) {
+            seen.insert(NODE_KEY.to_string(), *node);
+        }
         for s in &stats {
-            let Some(c) = by_id.get(s.id.as_str()) else {
+            let Some(c) = by_id
+                .get(s.id.as_str())
+                .filter(|c| c.state == ContainerState::Running)
+            else {
                 continue;
             };
-            let Some(sandbox) = sandbox_by_id.get(c.sandbox_id.as_str()) else {
+            let Some(sandbox) = sandbox_by_id
+                .get(c.sandbox_id.as_str())
+                .filter(|s| s.state == SandboxState::Ready)
+            else {
                 continue;
             };
             let rate = match previous.get(&s.id) {
@@ -137,6 +232,11 @@ impl StatsProvider {
             let time = rfc3339(s.timestamp);
             let container = ContainerStats {
                 name: c.name.clone(),
+                start_time: Some(rfc3339(if c.started_at > 0 {
+                    c.started_at
+                } else {
+                    c.created_at
+                })),
                 cpu: CpuStats {
                     time: time.clone(),
                     usage_nano_cores: rate,
@@ -145,6 +245,7 @@ impl StatsProvider {
                 memory: MemoryStats {
                     time: time.clone(),
                     working_set_bytes: s.memory_working_set_bytes,
+                    ..Default::default()
                 },
             };
             let pod = pods
@@ -155,6 +256,7 @@ impl StatsProvider {
                         namespace: sandbox.identity.namespace.clone(),
                         uid: sandbox.identity.uid.clone(),
                     },
+                    start_time: Some(rfc3339(sandbox.created_at)),
                     ..Default::default()
                 });
             for (sum, n) in [
