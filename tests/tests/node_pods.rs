@@ -191,7 +191,9 @@ spec:
   containers:
   - name: app
     image: busybox
-    command: [sh, -c, "exec dd if=/dev/zero of=/dev/null bs=64M count=1"]
+    # The allocation waits a second: containerd's shim watches a container's cgroup for
+    # OOM events only once the task has started, and an instant OOM kill goes unseen.
+    command: [sh, -c, "sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1"]
     resources: {limits: {memory: 16Mi}}
 ---
 apiVersion: v1

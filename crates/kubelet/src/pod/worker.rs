@@ -76,6 +76,9 @@ struct Worker {
     source: PodSource,
 }
 
+/// How long a finished pod's SIGKILLed container may take to be reported OOMKilled.
+const OOM_EVENT_GRACE: Duration = Duration::from_secs(1);
+
 /// How long a container whose config failed waits before the next attempt.
 const CONFIG_RETRY: Duration = Duration::from_secs(2);
 
@@ -333,6 +336,17 @@ impl Worker {
                 );
             }
             if actions.terminal {
+                // containerd can report an exit before the OOM event of the same container
+                // (the reason says `Error` until it lands); the final status is written
+                // once, so a SIGKILLed container gets a moment to show as OOMKilled.
+                if rt.latest.values().any(|c| {
+                    matches!(c.state, crate::runtime::ContainerState::Exited)
+                        && c.exit_code == 137
+                        && c.reason != "OOMKilled"
+                }) {
+                    tokio::time::sleep(OOM_EVENT_GRACE).await;
+                    rt = self.observe().await?;
+                }
                 self.finished = true;
             }
             if acted {
