@@ -39,6 +39,39 @@ impl FileProjection {
 /// Relative path → file.
 pub type Payload = BTreeMap<String, FileProjection>;
 
+/// Upstream's key → file projection shared by the configMap and secret plugins (and their
+/// projected sources): every key at its own name with `default_mode`, or only `items` at
+/// their paths and modes; a missing item key fails with `missing(key)` unless the volume
+/// is optional.
+pub fn project_keys(
+    keys: BTreeMap<String, Vec<u8>>,
+    items: Option<&[k8s_openapi::api::core::v1::KeyToPath]>,
+    default_mode: i32,
+    optional: bool,
+    missing: impl Fn(&str) -> String,
+) -> Result<Payload, String> {
+    let Some(items) = items.filter(|i| !i.is_empty()) else {
+        return Ok(keys
+            .into_iter()
+            .map(|(k, v)| (k, FileProjection::new(v, default_mode)))
+            .collect());
+    };
+    let mut payload = Payload::new();
+    for item in items {
+        let Some(content) = keys.get(&item.key) else {
+            if optional {
+                continue;
+            }
+            return Err(missing(&item.key));
+        };
+        payload.insert(
+            item.path.clone(),
+            FileProjection::new(content.clone(), item.mode.unwrap_or(default_mode)),
+        );
+    }
+    Ok(payload)
+}
+
 /// Upstream's `validatePath`: relative, no `..` element, no leading `..`, bounded lengths.
 pub fn validate_path(path: &str) -> Result<(), String> {
     if path.is_empty() {

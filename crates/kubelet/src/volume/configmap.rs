@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, Volume};
 
-use super::atomic_writer::{AtomicWriter, FileProjection, Payload};
+use super::atomic_writer::{project_keys, AtomicWriter, Payload};
 use super::{SetUpContext, VolumePlugin};
 
 /// Files are 0644 unless the volume says otherwise.
@@ -23,40 +23,20 @@ pub fn make_payload(
     default_mode: i32,
     optional: bool,
 ) -> Result<Payload, String> {
-    let data = config_map.data.clone().unwrap_or_default();
-    let binary = config_map.binary_data.clone().unwrap_or_default();
-    let mut payload = Payload::new();
-    match items.filter(|i| !i.is_empty()) {
-        None => {
-            for (k, v) in data {
-                payload.insert(k, FileProjection::new(v.into_bytes(), default_mode));
-            }
-            for (k, v) in binary {
-                payload.insert(k, FileProjection::new(v.0, default_mode));
-            }
-        }
-        Some(items) => {
-            for item in items {
-                let content = if let Some(v) = data.get(&item.key) {
-                    v.clone().into_bytes()
-                } else if let Some(v) = binary.get(&item.key) {
-                    v.0.clone()
-                } else if optional {
-                    continue;
-                } else {
-                    return Err(format!(
-                        "configmap references non-existent config key: {}",
-                        item.key
-                    ));
-                };
-                payload.insert(
-                    item.path.clone(),
-                    FileProjection::new(content, item.mode.unwrap_or(default_mode)),
-                );
-            }
-        }
+    // binaryData first, so a data key of the same name (never valid) would win as before.
+    let mut keys: std::collections::BTreeMap<String, Vec<u8>> = config_map
+        .binary_data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    for (k, v) in config_map.data.clone().unwrap_or_default() {
+        keys.insert(k, v.into_bytes());
     }
-    Ok(payload)
+    project_keys(keys, items, default_mode, optional, |key| {
+        format!("configmap references non-existent config key: {key}")
+    })
 }
 
 #[async_trait::async_trait]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{KeyToPath, Secret, Volume};
 
-use super::atomic_writer::{AtomicWriter, FileProjection, Payload};
+use super::atomic_writer::{project_keys, AtomicWriter, Payload};
 use super::{empty_dir, SetUpContext, VolumePlugin};
 
 /// Files are 0644 unless the volume says otherwise.
@@ -22,30 +22,16 @@ pub fn make_payload(
     default_mode: i32,
     optional: bool,
 ) -> Result<Payload, String> {
-    let data = secret.data.clone().unwrap_or_default();
-    let mut payload = Payload::new();
-    match items.filter(|i| !i.is_empty()) {
-        None => {
-            for (k, v) in data {
-                payload.insert(k, FileProjection::new(v.0, default_mode));
-            }
-        }
-        Some(items) => {
-            for item in items {
-                let Some(content) = data.get(&item.key) else {
-                    if optional {
-                        continue;
-                    }
-                    return Err(format!("references non-existent secret key: {}", item.key));
-                };
-                payload.insert(
-                    item.path.clone(),
-                    FileProjection::new(content.0.clone(), item.mode.unwrap_or(default_mode)),
-                );
-            }
-        }
-    }
-    Ok(payload)
+    let keys = secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    project_keys(keys, items, default_mode, optional, |key| {
+        format!("references non-existent secret key: {key}")
+    })
 }
 
 #[async_trait::async_trait]
