@@ -226,6 +226,26 @@ pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The `k8rs` binary a benchmark starts: `--k8rs PATH` when given, else the `k8rs` next to
+/// the benchmark's own executable (same `target/<profile>/`); an error says how to build it.
+pub fn k8rs_binary(given: Option<&Path>) -> Result<PathBuf, String> {
+    let binary = match given {
+        Some(path) => path.to_path_buf(),
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find the bench binary: {e}"))?
+            .parent()
+            .ok_or("the bench binary has no parent directory")?
+            .join("k8rs"),
+    };
+    if !binary.is_file() {
+        return Err(format!(
+            "{} is not a file; build it (cargo build --release -p k8rs) or pass --k8rs PATH",
+            binary.display()
+        ));
+    }
+    Ok(binary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

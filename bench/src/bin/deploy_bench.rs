@@ -246,20 +246,7 @@ async fn wait_rolled_out(api: &Api<Deployment>, replicas: i32) -> Result<(), Box
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
-    let binary = match &args.k8rs {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .ok_or("the bench binary has no parent directory")?
-            .join("k8rs"),
-    };
-    if !binary.is_file() {
-        return Err(format!(
-            "{} is not a file; build it (cargo build --release -p k8rs) or pass --k8rs PATH",
-            binary.display()
-        )
-        .into());
-    }
+    let binary = k8rs_bench::server_process::k8rs_binary(args.k8rs.as_deref())?;
     let work_dir = tempfile::Builder::new()
         .prefix("k8rs-deploy-bench-")
         .tempdir()?;

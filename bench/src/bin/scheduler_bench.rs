@@ -83,20 +83,7 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
-    let binary = match &args.k8rs {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .ok_or("no parent directory")?
-            .join("k8rs"),
-    };
-    if !binary.is_file() {
-        return Err(format!(
-            "{} is not a file; build it or pass --k8rs PATH",
-            binary.display()
-        )
-        .into());
-    }
+    let binary = k8rs_bench::server_process::k8rs_binary(args.k8rs.as_deref())?;
     println!(
         "scheduler-bench: {} nodes, {} pods; binary {}",
         args.nodes,
